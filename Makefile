@@ -1,0 +1,32 @@
+# The two commands: `make demo` and `make test`.  Both bootstrap what they need.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KOJI ?= koji>=1.36,<1.37
+
+.PHONY: demo test bench lint compat venv clean
+
+venv:
+	@tools/bootstrap.sh $(VENV) "$(KOJI)"
+
+demo: venv
+	$(PY) -m tools.demo
+
+test: venv
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) -m tools.bench_core
+
+# Static check: the code must run on Python 3.9 (kojid's Python on EL9).
+lint: venv
+	$(VENV)/bin/vermin --no-tips --violations -t=3.9- kojid_plugins orch_bridge tests tools
+
+# The suite against another koji release, in its own venv:
+#   make compat KOJI_VERSION=1.34.3
+compat:
+	@tools/bootstrap.sh .venv-koji$(KOJI_VERSION) "koji==$(KOJI_VERSION)"
+	.venv-koji$(KOJI_VERSION)/bin/python -m pytest -q
+
+clean:
+	rm -rf .venv .venv-koji* .pytest_cache

@@ -1,0 +1,118 @@
+"""The ``orch_resources`` plugin: orch leases around every task.
+
+Before a task's handler runs, each resource its method needs (per
+``orch_resources.conf``) is checked out of the orch service and its file
+path handed to the task; after the task ends, however it ends, each is
+released exactly once.  A lease that cannot be had refuses the task
+softly, so the hub can give it to another host.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Dict, Optional
+
+from orch_bridge import OrchClient
+
+from . import runtime, wiring
+from .hookspec import hookimpl
+from .lease_journal import LeaseJournal
+from .leases import LeaseBroker
+from .orch_settings import Settings, read_settings
+
+__all__ = ("OrchResources", "install")
+
+logger = logging.getLogger("koji.plugin.orch_resources")
+
+NAME = "orch_resources"
+
+
+class OrchResources:
+    """Hook implementations holding one worker's lease state."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.journal = LeaseJournal(settings.orch["journal_dir"])
+        self.broker = LeaseBroker(self.journal, settings.orch["resource_dir"], self.client)
+        self._client: Optional[OrchClient] = None
+        self._channels: Dict[int, str] = {}
+
+    def client(self) -> OrchClient:
+        """This process's orch client (a forked child gets its own pool)."""
+        if self._client is None:
+            orch = self.settings.orch
+            self._client = OrchClient(
+                self.settings.url, timeout=orch["timeout"], retries=orch["retries"],
+                backoff=orch["backoff"], source_address=orch["source_address"] or None)
+        return self._client
+
+    # -- the worker ------------------------------------------------------------
+
+    @hookimpl
+    def kojid_worker_startup(self, worker: Any) -> None:
+        left = self.broker.recover()
+        if left:
+            logger.warning("%d lease(s) from a previous kojid could not be released yet; "
+                           "retrying every loop", left)
+
+    @hookimpl
+    def kojid_worker_loop(self, worker: Any) -> None:
+        self.broker.sweep("task process gone")
+
+    @hookimpl
+    def kojid_worker_shutdown(self, worker: Any, reason: str) -> None:
+        left = self.broker.release_all("kojid %s" % reason)
+        if left:
+            logger.error("%d lease(s) could not be released at %s; the lease journal "
+                         "in %s keeps them for the next start", left, reason,
+                         self.journal.directory)
+
+    @hookimpl
+    def kojid_host_data(self, worker: Any) -> Dict[str, Any]:
+        return {"orch_leases": len(self.journal.entries())}
+
+    # -- one task --------------------------------------------------------------
+
+    @hookimpl
+    def kojid_task_prepare(self, task: Any) -> None:
+        needs = self.settings.needs(task.method, task.arch, self._channel(task))
+        if not needs:
+            return
+        paths = self.broker.acquire(task.id, task.method, needs)
+        for name, path in paths.items():
+            task.add_resource(name, path)
+
+    @hookimpl
+    def kojid_task_finished(self, task: Any, outcome: str) -> None:
+        self.broker.release(task.id, outcome)
+
+    @hookimpl
+    def kojid_task_reaped(self, worker: Any, task_id: int, outcome: str) -> None:
+        self.broker.release(task_id, outcome)
+
+    def _channel(self, task: Any) -> Optional[str]:
+        """The task's channel name, asked of the hub only if rules use it."""
+        channel_id = task.channel_id
+        if channel_id is None or not self.settings.uses_channels:
+            return None
+        if channel_id not in self._channels:
+            info = task.session.getChannel(channel_id) or {}
+            self._channels[channel_id] = info.get("name")
+        return self._channels[channel_id]
+
+
+def install(path: Optional[str] = None) -> OrchResources:
+    """Read the settings, register the hooks and wire kojid (idempotent).
+
+    :raises kojid_plugins.config.ConfigError: on a bad configuration
+    """
+    settings = read_settings(path)
+    plugin = OrchResources(settings)
+    if not runtime.register(plugin, NAME):
+        plugin = runtime.get_manager().get_plugin(NAME)
+    wiring.install()
+    logger.info("orch_resources: %d lease rule(s), orch at %s, journal %s (pid %d)",
+                len(settings.rules), settings.url or "(unset)",
+                settings.orch["journal_dir"], os.getpid())
+    return plugin

@@ -1,0 +1,155 @@
+"""Settings of the ``orch_resources`` plugin (``orch_resources.conf``).
+
+``[orch]`` says how to reach the orch service and where to keep files;
+each ``[resource:NAME]`` names one UUID or a pool of them; each
+``[lease:LABEL]`` says which task methods (optionally narrowed by arch and
+channel) need which resources.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+from .config import (ConfigError, Key, Section, as_float, as_int, as_path, as_text,
+                     as_words, conf_path, load)
+
+__all__ = ("SCHEMA", "Settings", "ResourceSpec", "LeaseRule", "read_settings")
+
+PLUGIN = "orch_resources"
+
+SCHEMA = (
+    Section("orch", doc="how to reach the orch service", keys=(
+        Key("url", as_text, "", "orch's base URL; empty means $ORCH_SERVICE_URL"),
+        Key("timeout", as_float, "10", "seconds to wait for each orch answer"),
+        Key("retries", as_int, "3",
+            "extra attempts after a connection error or 5xx (never after 4xx)"),
+        Key("backoff", as_float, "0.5", "first retry delay in seconds; doubles, jittered"),
+        Key("source_address", as_text, "",
+            "local IP to send from (orch knows callers by source address)"),
+        Key("resource_dir", as_path, "/var/lib/kojid-plugins/resources",
+            "where checked-out files are written, one 0700 directory per task"),
+        Key("journal_dir", as_path, "/var/lib/kojid-plugins/leases",
+            "the durable lease journal; must survive a kojid restart"),
+    )),
+    Section("resource", prefix=True, doc="one orch resource, or a pool of them", keys=(
+        Key("uuid", as_text, "", "the orch resource UUID"),
+        Key("pool", as_words, "", "several UUIDs; any free one will do"),
+    )),
+    Section("lease", prefix=True, doc="which tasks need which resources",
+            required=("methods", "resources"), keys=(
+        Key("methods", as_words, "", "task methods (shell patterns, * for all)"),
+        Key("arches", as_words, "", "only tasks of these arches (empty: any)"),
+        Key("channels", as_words, "", "only tasks in these channels (empty: any)"),
+        Key("resources", as_words, "", "resource names, each from a [resource:NAME]"),
+    )),
+)
+
+
+class ResourceSpec:
+    """A named resource: one UUID, or a pool of UUIDs."""
+
+    def __init__(self, name: str, uuids: Sequence[str], pool: bool) -> None:
+        self.name = name
+        self.uuids = list(uuids)
+        self.pool = pool
+
+    def candidates(self, task_id: int) -> List[str]:
+        """The UUIDs to try, starting at a place that spreads tasks out."""
+        if not self.pool:
+            return list(self.uuids)
+        start = task_id % len(self.uuids)
+        return self.uuids[start:] + self.uuids[:start]
+
+
+class LeaseRule:
+    """One ``[lease:LABEL]``: which tasks it covers, what they need."""
+
+    def __init__(self, label: str, values: Dict[str, Any],
+                 resources: List[ResourceSpec]) -> None:
+        self.label = label
+        self.methods = values["methods"]
+        self.arches = values["arches"]
+        self.channels = values["channels"]
+        self.resources = resources
+
+    def covers(self, method: str, arch: Optional[str], channel: Optional[str]) -> bool:
+        if not any(fnmatch.fnmatchcase(method, p) for p in self.methods):
+            return False
+        if self.arches and arch not in self.arches:
+            return False
+        return not self.channels or channel in self.channels
+
+
+class Settings:
+    """Everything ``orch_resources.conf`` says, checked."""
+
+    def __init__(self, orch: Dict[str, Any], resources: Dict[str, ResourceSpec],
+                 rules: List[LeaseRule], path: str) -> None:
+        self.orch = orch
+        self.resources = resources
+        self.rules = rules
+        self.path = path
+
+    @property
+    def url(self) -> str:
+        return self.orch["url"] or os.environ.get("ORCH_SERVICE_URL", "")
+
+    def needs(self, method: str, arch: Optional[str],
+              channel: Optional[str]) -> List[ResourceSpec]:
+        """The resources a task needs, each once, in config order."""
+        wanted: Dict[str, ResourceSpec] = {}
+        for rule in self.rules:
+            if rule.covers(method, arch, channel):
+                for spec in rule.resources:
+                    wanted.setdefault(spec.name, spec)
+        return list(wanted.values())
+
+    @property
+    def uses_channels(self) -> bool:
+        return any(rule.channels for rule in self.rules)
+
+
+def _resource(path: str, section: str, values: Dict[str, Any]) -> ResourceSpec:
+    name = section.split(":", 1)[1]
+    uuid, pool = values["uuid"], values["pool"]
+    if bool(uuid) == bool(pool):
+        raise ConfigError("bad config: %s [%s]: give exactly one of uuid or pool"
+                          % (path, section))
+    if pool and len(set(pool)) != len(pool):
+        raise ConfigError("bad config: %s [%s] pool: a UUID is listed twice"
+                          % (path, section))
+    return ResourceSpec(name, pool or [uuid], bool(pool))
+
+
+def read_settings(path: Optional[str] = None) -> Settings:
+    """Load ``orch_resources.conf``.
+
+    :raises ConfigError: naming the file, section and key at fault
+    """
+    path = path or conf_path(PLUGIN)
+    sections = load(PLUGIN, SCHEMA, path)
+    resources = {}
+    for section, values in sections.items():
+        if section.startswith("resource:"):
+            spec = _resource(path, section, values)
+            resources[spec.name] = spec
+
+    rules = []
+    for section, values in sections.items():
+        if not section.startswith("lease:"):
+            continue
+        specs = []
+        for name in values["resources"]:
+            if name not in resources:
+                raise ConfigError("bad config: %s [%s] resources: no [resource:%s] section"
+                                  % (path, section, name))
+            specs.append(resources[name])
+        rules.append(LeaseRule(section.split(":", 1)[1], values, specs))
+
+    settings = Settings(sections["orch"], resources, rules, path)
+    if rules and not settings.url:
+        raise ConfigError("bad config: %s [orch] url: empty and ORCH_SERVICE_URL is not set"
+                          % path)
+    return settings

@@ -1,0 +1,211 @@
+"""The ``orch-bridge`` command: orch's V2 API from a shell.
+
+It replaces Boxed Koji's ``orch.sh`` (curl) client::
+
+    orch-bridge [--url URL] [--timeout S] [--retries N] [--json] SUBCOMMAND
+
+Subcommands: ``checkout UUID [FILE]``, ``release UUID``, ``status UUID``,
+``validate UUID``, ``health``, ``mappings``, ``ca-cert [FILE]``,
+``ca-info`` and ``ca-status``.  JSON answers are printed indented.  On
+failure it prints exactly one line on stderr and exits 1 (orch or file
+error) or 2 (usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Callable, Dict, List, Optional
+
+from . import files
+from .client import UUID_PATTERN, OrchClient
+from .errors import OrchError, printable
+
+__all__ = ("main",)
+
+PROG = "orch-bridge"
+URL_ENV = "ORCH_SERVICE_URL"
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A command line the tool cannot run."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports errors as :class:`UsageError`."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _uuid(text: str) -> str:
+    if not UUID_PATTERN.match(text):
+        raise argparse.ArgumentTypeError("not a UUID: %s" % printable(repr(text), 80))
+    return text
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError("not a positive number of seconds: %r" % text)
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError("not a whole number: %r" % text)
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line parser.
+
+    :returns: a parser whose errors raise :class:`UsageError`
+    """
+    parser = _Parser(prog=PROG, description="Talk to the orch service's V2 API.")
+    parser.add_argument("--url", help="orch's base URL (default: $%s)" % URL_ENV)
+    parser.add_argument("--timeout", type=_positive, default=10.0,
+                        help="seconds to wait to connect and for each answer (default 10)")
+    parser.add_argument("--retries", type=_count, default=3,
+                        help="retries on connection errors and 5xx answers (default 3)")
+    parser.add_argument("--source-address", metavar="IP",
+                        help="local address to send from (orch identifies callers by IP)")
+    parser.add_argument("--json", action="store_true",
+                        help="print results as JSON, also for checkout and ca-cert FILE")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log retries and progress on stderr")
+    commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND",
+                                     parser_class=_Parser)
+    commands.required = True
+
+    sub = commands.add_parser("checkout", help="check a resource out and write its file")
+    sub.add_argument("uuid", type=_uuid, metavar="UUID")
+    sub.add_argument("file", nargs="?", metavar="FILE",
+                     help="where to write it (default: orch's name, current directory)")
+    for name, text in (("release", "give a resource back"),
+                       ("status", "show a resource's checkout status"),
+                       ("validate", "show whether this container may use a resource")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("uuid", type=_uuid, metavar="UUID")
+    commands.add_parser("health", help="show orch's health")
+    commands.add_parser("mappings", help="list every resource orch knows")
+    sub = commands.add_parser("ca-cert", help="get orch's CA certificate (PEM)")
+    sub.add_argument("file", nargs="?", metavar="FILE",
+                     help="write it here, mode 0644 (default: print it)")
+    commands.add_parser("ca-info", help="show orch's CA certificate information")
+    commands.add_parser("ca-status", help="show whether orch's CA exists")
+    return parser
+
+
+def _split_target(target: Optional[str]) -> Any:
+    """A FILE argument as (directory, name or None for orch's name)."""
+    if target is None:
+        return os.getcwd(), None
+    if os.path.isdir(target) or target.endswith(os.sep):
+        return target, None
+    return os.path.dirname(target) or ".", os.path.basename(target)
+
+
+def _checkout(client: OrchClient, args: argparse.Namespace) -> Any:
+    directory, name = _split_target(args.file)
+    result = client.checkout(args.uuid, directory, filename=name)
+    if args.json:
+        return result._asdict()
+    return result.path
+
+
+def _ca_cert(client: OrchClient, args: argparse.Namespace) -> Any:
+    pem = client.ca_certificate()
+    if args.file is None:
+        return pem
+    directory, name = _split_target(args.file)
+    target = files.safe_target(directory, name or "ca.crt", from_server=False)
+    files.ensure_directory(directory, 0o755)
+    files.write_atomic(target, [pem], mode=0o644)
+    return {"path": target} if args.json else target
+
+
+_ACTIONS: Dict[str, Callable[[OrchClient, argparse.Namespace], Any]] = {
+    "checkout": _checkout,
+    "release": lambda client, args: client.release(args.uuid),
+    "status": lambda client, args: client.status(args.uuid),
+    "validate": lambda client, args: client.validate(args.uuid),
+    "health": lambda client, args: client.health(),
+    "mappings": lambda client, args: client.mappings(),
+    "ca-cert": _ca_cert,
+    "ca-info": lambda client, args: client.ca_info(),
+    "ca-status": lambda client, args: client.ca_status(),
+}
+
+
+def _emit(result: Any) -> None:
+    if isinstance(result, bytes):
+        sys.stdout.buffer.write(result)
+        sys.stdout.buffer.flush()
+    elif isinstance(result, (dict, list)):
+        print(json.dumps(result, indent=2))
+    else:
+        print(result)
+    sys.stdout.flush()
+
+
+def _fail(what: str, text: str, code: int) -> int:
+    head = "%s: %s: " % (PROG, what) if what else "%s: " % PROG
+    sys.stderr.write(head + printable(text, 400) + "\n")
+    sys.stderr.flush()
+    return code
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line tool.
+
+    :param argv: the arguments (default: ``sys.argv[1:]``)
+    :returns: the exit status: 0 on success, 1 when orch or the file
+        system failed, 2 on a usage error
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _fail("", "%s (see %s --help)" % (exc, PROG), EXIT_USAGE)
+
+    what = args.command
+    if getattr(args, "uuid", None):
+        what = "%s %s" % (what, args.uuid)
+    url = args.url or os.environ.get(URL_ENV)
+    if not url:
+        return _fail(what, "no orch URL: pass --url or set %s" % URL_ENV, EXIT_USAGE)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format=PROG + ": %(message)s")
+
+    try:
+        client = OrchClient(url, timeout=args.timeout, retries=args.retries,
+                            source_address=args.source_address)
+    except ValueError as exc:
+        return _fail(what, str(exc), EXIT_USAGE)
+
+    try:
+        with client:
+            _emit(_ACTIONS[args.command](client, args))
+    except OrchError as exc:
+        return _fail(what, exc.reason, EXIT_FAILED)
+    except OSError as exc:
+        where = " %s" % exc.filename if getattr(exc, "filename", None) else ""
+        return _fail(what, "cannot write%s: %s" % (where, exc.strerror or exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail(what, "interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # the one-line promise holds for surprises too
+        return _fail(what, "unexpected %s: %s" % (type(exc).__name__, exc), EXIT_FAILED)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

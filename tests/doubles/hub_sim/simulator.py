@@ -1,0 +1,79 @@
+"""HubSimulator: the object tests start, stop and configure.
+
+    sim = HubSimulator(db_path, topdir).start()
+    sim.add_user('admin', 'secret', perms=('admin',))
+    host_id = sim.add_host('builder1', arches='x86_64')
+    session = koji.ClientSession(sim.url)
+    ...
+    sim.stop()
+
+Several simulators (in this or other processes) given the same
+``db_path`` serve one hub.  Keyword options beyond the address are
+:class:`~.context.HubOptions` fields (e.g. ``soft_refusal_timeout``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import db
+from .admin import AdminHelpers
+from .context import HubOptions
+from .dispatch import Dispatcher
+from .server import ServerThread, check_loopback
+
+
+class HubSimulator(AdminHelpers):
+    """A koji hub double serving XML-RPC on a loopback port."""
+
+    def __init__(self, db_path, topdir, host='127.0.0.1', port=0,
+                 **hub_options):
+        check_loopback(host)
+        db_path = os.fspath(db_path)
+        topdir = os.fspath(topdir)
+        os.makedirs(topdir, exist_ok=True)
+        opts = HubOptions(topdir=topdir, **hub_options)
+        super().__init__(db_path, opts)
+        db.init_db(db_path)
+        self.topdir = topdir
+        self.dispatcher = Dispatcher(db_path, opts)
+        self._server = ServerThread(self.dispatcher, host, port)
+
+    @property
+    def host(self) -> str:
+        return self._server.host
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        """The hub URL clients use (``http://127.0.0.1:N/kojihub``)."""
+        return 'http://%s:%d/kojihub' % (self.host, self.port)
+
+    @property
+    def running(self) -> bool:
+        return self._server.running
+
+    def start(self) -> 'HubSimulator':
+        """Listen and serve in a background thread."""
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening (the database is kept)."""
+        self._server.stop()
+
+    def set_down(self, down: bool) -> None:
+        """Stop (True) or resume (False) listening on the same port."""
+        if down:
+            self.stop()
+        else:
+            self.start()
+
+    def __enter__(self) -> 'HubSimulator':
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

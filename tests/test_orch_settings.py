@@ -1,0 +1,89 @@
+"""orch_resources.conf: defaults, rules, and errors that name file, section and key."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from kojid_plugins.config import ConfigError
+from kojid_plugins.orch_settings import read_settings
+
+GOOD = """
+[orch]
+url = http://127.0.0.1:9
+timeout = 2.5
+journal_dir = /var/tmp/j
+
+[resource:signing]
+uuid = 11111111-1111-1111-1111-111111111111
+
+[resource:slots]
+pool = aaaaaaaa-0000-0000-0000-000000000001 aaaaaaaa-0000-0000-0000-000000000002
+
+[lease:builds]
+methods = build*
+arches = x86_64
+resources = slots signing
+
+[lease:all]
+methods = *
+resources = slots
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "orch_resources.conf"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_rules_select_resources_by_method_and_arch(tmp_path):
+    settings = read_settings(write(tmp_path, GOOD))
+    assert settings.orch["timeout"] == 2.5
+    assert settings.orch["retries"] == 3
+    names = [s.name for s in settings.needs("buildArch", "x86_64", None)]
+    assert names == ["slots", "signing"]
+    assert [s.name for s in settings.needs("buildArch", "aarch64", None)] == ["slots"]
+    assert settings.resources["slots"].pool is True
+
+
+def test_pool_candidates_rotate_by_task_id(tmp_path):
+    spec = read_settings(write(tmp_path, GOOD)).resources["slots"]
+    assert spec.candidates(2)[0] == spec.uuids[0]
+    assert spec.candidates(3)[0] == spec.uuids[1]
+    assert sorted(spec.candidates(3)) == sorted(spec.uuids)
+
+
+def test_missing_file_means_no_leases(tmp_path):
+    settings = read_settings(str(tmp_path / "absent.conf"))
+    assert settings.rules == []
+    assert settings.needs("build", "x86_64", None) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[orch]\ntimout = 3\n", "[orch]: unknown key 'timout'"),
+    ("[orch]\ntimeout = soon\n", "[orch] timeout: 'soon' is not a number"),
+    ("[orch]\nretries = 2.5\n", "[orch] retries: '2.5' is not a whole number"),
+    ("[orch]\njournal_dir = relative/dir\n", "[orch] journal_dir: 'relative/dir' is not"),
+    ("[orcg]\n", "unknown section [orcg]"),
+    ("[resource:x]\nuuid = a\npool = b c\n", "[resource:x]: give exactly one of uuid or pool"),
+    ("[orch]\nurl = http://h\n[resource:x]\nuuid = a\n[lease:l]\nmethods = *\n"
+     "resources = y\n", "[lease:l] resources: no [resource:y] section"),
+    ("[lease:l]\nmethods = *\n", "[lease:l]: resources is required"),
+])
+def test_bad_config_names_file_section_and_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        read_settings(path)
+    assert message in str(info.value)
+    assert str(info.value).startswith("bad config: " + path)
+
+
+def test_rules_without_any_orch_url_are_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("ORCH_SERVICE_URL", raising=False)
+    text = "[resource:x]\nuuid = a\n[lease:l]\nmethods = *\nresources = x\n"
+    with pytest.raises(ConfigError, match=r"\[orch\] url: empty and ORCH_SERVICE_URL"):
+        read_settings(write(tmp_path, text))
+    monkeypatch.setenv("ORCH_SERVICE_URL", "http://127.0.0.1:9")
+    assert read_settings(write(tmp_path, text)).url == "http://127.0.0.1:9"
