@@ -1,12 +1,17 @@
 """A durable, local record of every orch lease this worker may hold.
 
 One small JSON file per lease, ``<task_id>.<uuid>.json``, written
-atomically and fsynced *before* the checkout is sent (state
-``acquiring``), updated once the file arrived (``held``) or while a
+atomically (a temporary file renamed over it) *before* the checkout is
+sent (state ``acquiring``), updated once the file arrived (``held``) or while a
 release waits to be retried (``releasing``), and removed once orch has
 let go.  A kojid that crashed, or re-executed itself for a graceful
 restart, finds in it what to release.  Task children write their own
 entries, so no lock is shared between processes.
+
+A rename is durable across the death of any process, which is what the
+journal is for; ``fsync=True`` also makes it survive a power loss, for
+about 0.6 ms more per write.  (After a power loss the container is gone
+too, and orch frees what a dead container held.)
 """
 
 from __future__ import annotations
@@ -62,10 +67,12 @@ class LeaseJournal:
     """The lease records in one directory.
 
     :param directory: created 0700 if missing
+    :param fsync: flush every write to disk before going on
     """
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, fsync: bool = False) -> None:
         self.directory = directory
+        self.fsync = fsync
 
     def _ensure(self) -> None:
         try:
@@ -94,7 +101,7 @@ class LeaseJournal:
         self._ensure()
         data = json.dumps(entry, sort_keys=True).encode()
         try:
-            _atomic_write(self.directory, self._path(task_id, uuid), data)
+            _atomic_write(self.directory, self._path(task_id, uuid), data, self.fsync)
         except OSError as error:
             raise JournalError(error.errno, "cannot write lease journal %s: %s"
                                % (self.directory, error.strerror)) from None
@@ -106,7 +113,8 @@ class LeaseJournal:
             os.unlink(self._path(task_id, uuid))
         except FileNotFoundError:
             return
-        _fsync_dir(self.directory)
+        if self.fsync:
+            _fsync_dir(self.directory)
 
     def entries(self) -> List[Dict[str, Any]]:
         """Every entry, oldest first; unreadable files are logged and skipped."""
@@ -151,20 +159,22 @@ class LeaseJournal:
         """
         self._ensure()
         try:
-            _atomic_write(self.directory, os.path.join(self.directory, ".probe"), b"ok")
+            _atomic_write(self.directory, os.path.join(self.directory, ".probe"), b"ok",
+                          False)
             os.unlink(os.path.join(self.directory, ".probe"))
         except OSError as error:
             raise JournalError(error.errno, "lease journal %s is not writable: %s"
                                % (self.directory, error.strerror)) from None
 
 
-def _atomic_write(directory: str, path: str, data: bytes) -> None:
+def _atomic_write(directory: str, path: str, data: bytes, sync: bool) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fdatasync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -172,7 +182,8 @@ def _atomic_write(directory: str, path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    if sync:
+        _fsync_dir(directory)
 
 
 def _fsync_dir(directory: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 from orch_bridge import errors as orch_errors
@@ -43,13 +44,15 @@ class LeaseBroker:
     :param journal: the lease journal
     :param resource_dir: parent of the per-task file directories
     :param client_factory: returns the process's ``OrchClient``
+    :param retry_interval: seconds between attempts at a failed release
     """
 
     def __init__(self, journal: LeaseJournal, resource_dir: str,
-                 client_factory: Callable[[], Any]) -> None:
+                 client_factory: Callable[[], Any], retry_interval: float = 30.0) -> None:
         self.journal = journal
         self.resource_dir = resource_dir
         self.client_factory = client_factory
+        self.retry_interval = retry_interval
 
     # -- acquiring -------------------------------------------------------------
 
@@ -176,10 +179,7 @@ class LeaseBroker:
 
         :return: how many are left unreleased (kept for a retry)
         """
-        left = 0
-        for entry in self.journal.for_task(task_id):
-            if not self._release_entry(entry, why):
-                left += 1
+        left = self._release_entries(self.journal.for_task(task_id), why)
         if not left:
             try:
                 os.rmdir(os.path.join(self.resource_dir, str(task_id)))
@@ -220,18 +220,25 @@ class LeaseBroker:
     # -- kojid's side ----------------------------------------------------------
 
     def sweep(self, why: str) -> int:
-        """Release leases whose task process is gone.
+        """Release leases whose task process is gone (kojid's loop).
+
+        A lease whose release already failed is retried once
+        ``retry_interval`` seconds have passed; the sweep stops at the
+        first release orch does not answer, so a dead orch costs the loop
+        one timeout, not one per lease.
 
         :return: how many are still held by dead processes afterwards
         """
-        left = 0
         me = os.getpid()
+        due = []
         for entry in self.journal.entries():
             if entry["pid"] != me and process_alive(entry["pid"], entry.get("pid_start")):
                 continue
-            if not self._release_entry(entry, why):
-                left += 1
-        return left
+            waited = time.time() - entry.get("updated", 0)
+            if entry.get("state") == "releasing" and waited < self.retry_interval:
+                continue
+            due.append(entry)
+        return self._release_entries(due, why)
 
     def recover(self) -> int:
         """At kojid start: stop orphaned task children, release everything.
@@ -248,12 +255,14 @@ class LeaseBroker:
         return self.release_all("kojid restarted")
 
     def release_all(self, why: str) -> int:
-        """Release every lease in the journal; return how many failed."""
-        left = 0
-        for entry in self.journal.entries():
+        """Release every lease in the journal; return how many are left."""
+        return self._release_entries(self.journal.entries(), why)
+
+    def _release_entries(self, entries: List[Dict[str, Any]], why: str) -> int:
+        for done, entry in enumerate(entries):
             if not self._release_entry(entry, why):
-                left += 1
-        return left
+                return len(entries) - done
+        return 0
 
 
 def _stop_orphan(pid: int, task_id: int) -> None:

@@ -33,8 +33,10 @@ class OrchResources:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.journal = LeaseJournal(settings.orch["journal_dir"])
-        self.broker = LeaseBroker(self.journal, settings.orch["resource_dir"], self.client)
+        self.journal = LeaseJournal(settings.orch["journal_dir"],
+                                    fsync=settings.orch["journal_fsync"])
+        self.broker = LeaseBroker(self.journal, settings.orch["resource_dir"], self.client,
+                                  retry_interval=settings.orch["release_retry"])
         self._client: Optional[OrchClient] = None
         self._channels: Dict[int, str] = {}
 

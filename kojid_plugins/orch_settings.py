@@ -12,7 +12,7 @@ import fnmatch
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-from .config import (ConfigError, Key, Section, as_float, as_int, as_path, as_text,
+from .config import (ConfigError, Key, Section, as_bool, as_float, as_int, as_path, as_text,
                      as_words, conf_path, load)
 
 __all__ = ("SCHEMA", "Settings", "ResourceSpec", "LeaseRule", "read_settings")
@@ -26,12 +26,16 @@ SCHEMA = (
         Key("retries", as_int, "3",
             "extra attempts after a connection error or 5xx (never after 4xx)"),
         Key("backoff", as_float, "0.5", "first retry delay in seconds; doubles, jittered"),
+        Key("release_retry", as_float, "30",
+            "seconds between attempts at a release orch did not answer"),
         Key("source_address", as_text, "",
             "local IP to send from (orch knows callers by source address)"),
         Key("resource_dir", as_path, "/var/lib/kojid-plugins/resources",
             "where checked-out files are written, one 0700 directory per task"),
         Key("journal_dir", as_path, "/var/lib/kojid-plugins/leases",
             "the durable lease journal; must survive a kojid restart"),
+        Key("journal_fsync", as_bool, "no",
+            "flush each journal write to disk (survives power loss; ~0.6 ms a write)"),
     )),
     Section("resource", prefix=True, doc="one orch resource, or a pool of them", keys=(
         Key("uuid", as_text, "", "the orch resource UUID"),

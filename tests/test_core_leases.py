@@ -26,6 +26,7 @@ url = {url}
 timeout = 2
 retries = 1
 backoff = 0.05
+release_retry = 1
 journal_dir = {base}/leases
 resource_dir = {base}/resources
 
@@ -121,12 +122,12 @@ def test_stock_sleep_with_bad_arguments_fails_and_releases(hub, resources, make_
 
 @pytest.mark.skipif(not hasattr(koji.tasks, "RefuseTask"), reason="koji < 1.35 cannot refuse")
 def test_lease_is_released_when_the_handler_refuses(hub, resources, make_worker, tmp_path):
-    worker = start(make_worker, resources, tmp_path)
+    start(make_worker, resources, tmp_path)
     task_id = hub.make_task("leaseProbe", ["refuse", 0])
-    worker.wait_log(r"Refusing task %d" % task_id)
+    wait_until(lambda: any(r["task_id"] == task_id for r in hub.refusals()), 30,
+               what="the hub to record the refusal")
     wait_until(lambda: checkout_release_events(resources, ONE)[:2] == ["checkout", "release"],
                10, what="the refused task's lease to be released")
-    assert any(r["task_id"] == task_id for r in hub.refusals())
 
 
 def test_canceled_task_child_is_killed_and_its_lease_released(hub, resources, make_worker,
@@ -175,7 +176,7 @@ def test_restarted_kojid_releases_what_a_killed_one_left(hub, resources, make_wo
 
     worker.kill()
     assert held(resources) == [ONE], "a SIGKILLed kojid leaves its lease behind"
-    worker.start("--force-lock")  # the dead kojid's exclusive session is still open
+    worker.start()  # with --force-lock: the dead kojid's exclusive session is still open
     worker.wait_log(r"stopping orphaned task process %d" % orphan)
     worker.wait_log(r"released key %s \(kojid restarted\)" % ONE)
     wait_until(lambda: not os.path.exists("/proc/%d" % orphan)
@@ -266,3 +267,22 @@ def test_kojid_shutdown_releases_running_tasks_leases(hub, resources, make_worke
     assert worker.stop() == 0
     assert held(resources) == []
     assert os.listdir(tmp_path / "leases") == []
+
+
+def test_graceful_restart_carries_the_journal_into_the_new_kojid(hub, resources, make_worker,
+                                                                 tmp_path):
+    worker = start(make_worker, resources, tmp_path)
+    task_id = hub.make_task("leaseProbe", ["close", 3])
+    wait_until(lambda: held(resources) == [ONE], 30, what="the key to be held")
+
+    resources.set_fault("down")  # the task's own release will fail
+    os.kill(worker.pid, signal.SIGUSR1)
+    wait_state(hub, task_id, "CLOSED")
+    worker.wait_log(r"kojid_plugins active in kojid pid %d" % worker.pid, count=2)
+    assert held(resources) == [ONE], "orch was down: the lease is still held"
+    assert len(os.listdir(tmp_path / "leases")) == 1
+
+    resources.clear_faults()
+    wait_until(lambda: held(resources) == [], 15, what="the new kojid to release it")
+    assert os.listdir(tmp_path / "leases") == []
+    assert worker.running() and worker.stop() == 0

@@ -108,9 +108,11 @@ class Worker:
                     "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
         env.update(self.env)
         log = open(self.log_path, "ab")
+        # --fg --force-lock: as koji's own kojid.service starts kojid
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.doubles.kojid_runner", "-c", str(conf), "--fg",
-             *args], cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
+             "--force-lock", *args], cwd=str(ROOT), env=env, stdout=log,
+            stderr=subprocess.STDOUT)
         log.close()
         return self
 
