@@ -77,6 +77,7 @@ class TaskContext:
         self.outcome: Optional[str] = None
         self.error: Optional[BaseException] = None
         self.started = time.time()
+        self.figures: Dict[str, float] = {}
 
     @property
     def id(self) -> int:
@@ -110,6 +111,10 @@ class TaskContext:
         environment, as ``KOJID_RESOURCE_<NAME>``.
         """
         self.resources[name] = path
+
+    def add_figure(self, name: str, value: float) -> None:
+        """Add ``value`` to a per-task figure (seconds, counts) for metrics."""
+        self.figures[name] = self.figures.get(name, 0.0) + value
 
     def describe(self) -> str:
         """``task 12 (sleep)``: how logs name this task."""

@@ -138,7 +138,8 @@ def kojid_task_finished(task: Any, outcome: str, error: Optional[BaseException])
 
 
 @hookspec
-def kojid_task_reaped(worker: Any, task_id: int, outcome: str) -> None:
+def kojid_task_reaped(worker: Any, task_id: int, outcome: str,
+                      method: Optional[str]) -> None:
     """kojid is done with a task child: it exited, or kojid killed it.
 
     Fires in kojid for every forked task once its child is gone.  Code in
@@ -149,10 +150,48 @@ def kojid_task_reaped(worker: Any, task_id: int, outcome: str) -> None:
     :param task_id: the koji task id
     :param outcome: ``"exited"``, ``"killed"``, ``"canceled"``,
         ``"reassigned"`` or ``"freed"``
+    :param method: the task's method, when kojid still knows it
     """
 
 
-# -- readiness and host data -----------------------------------------------
+@hookspec
+def kojid_worker_reported(worker: Any, ready: bool, hub_ok: bool) -> None:
+    """kojid ended a pass of its loop: it told the hub whether it is ready.
+
+    Fires in kojid after ``getNextTask`` returned (``hub_ok`` true) or
+    raised (``hub_ok`` false: the hub could not be reached, or refused).
+
+    :param worker: the :class:`kojid_plugins.context.WorkerContext`
+    :param ready: what kojid decided this pass
+    :param hub_ok: whether the pass's hub calls went through
+    """
+
+
+# -- readiness, health and host data -----------------------------------------
+
+
+@hookspec
+def kojid_health_checks(worker: Any) -> Optional[List[Dict[str, Any]]]:
+    """Check what this plugin depends on; asked once per loop in kojid.
+
+    Each check is a dict ``{"name": str, "ok": bool, "detail": str}``.
+    Which failed checks keep the worker from taking tasks is the
+    ``worker_health`` plugin's setting, not the checker's.  Every check
+    must finish within a few seconds whatever the service it asks does.
+
+    :param worker: the :class:`kojid_plugins.context.WorkerContext`, or
+        ``None`` when ``koji-worker health --deep`` asks outside kojid
+    :return: a list of checks, or ``None``
+    """
+
+
+@hookspec
+def kojid_worker_status(worker: Any) -> Optional[Dict[str, Any]]:
+    """Contribute to the worker's status file and metrics.
+
+    :param worker: the :class:`kojid_plugins.context.WorkerContext`
+    :return: a dict of JSON-able values, merged into the status file
+    """
 
 
 @hookspec

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from typing import Any, Dict, List, Optional
+
+from .atomic import fsync_dir, write_atomic
 
 __all__ = ("LeaseJournal", "JournalError", "process_start", "process_alive")
 
@@ -101,7 +102,7 @@ class LeaseJournal:
         self._ensure()
         data = json.dumps(entry, sort_keys=True).encode()
         try:
-            _atomic_write(self.directory, self._path(task_id, uuid), data, self.fsync)
+            write_atomic(self._path(task_id, uuid), data, sync=self.fsync)
         except OSError as error:
             raise JournalError(error.errno, "cannot write lease journal %s: %s"
                                % (self.directory, error.strerror)) from None
@@ -114,7 +115,7 @@ class LeaseJournal:
         except FileNotFoundError:
             return
         if self.fsync:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def entries(self) -> List[Dict[str, Any]]:
         """Every entry, oldest first; unreadable files are logged and skipped."""
@@ -159,41 +160,8 @@ class LeaseJournal:
         """
         self._ensure()
         try:
-            _atomic_write(self.directory, os.path.join(self.directory, ".probe"), b"ok",
-                          False)
+            write_atomic(os.path.join(self.directory, ".probe"), b"ok")
             os.unlink(os.path.join(self.directory, ".probe"))
         except OSError as error:
             raise JournalError(error.errno, "lease journal %s is not writable: %s"
                                % (self.directory, error.strerror)) from None
-
-
-def _atomic_write(directory: str, path: str, data: bytes, sync: bool) -> None:
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if sync:
-                os.fdatasync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if sync:
-        _fsync_dir(directory)
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from orch_bridge import errors as orch_errors
 
@@ -168,9 +168,8 @@ class LeaseBroker:
             self.journal.forget(task_id, uuid)
         else:
             # no answer, a 5xx, a cut reply, a hostile file name: orch may
-            # have granted it all the same
-            self._release_entry({"task_id": task_id, "method": method, "uuid": uuid,
-                                 "resource": name}, "checkout failed")
+            # have granted it all the same, so the entry stays for release()
+            self.journal.record(task_id, uuid, name, "releasing", method=method)
 
     # -- releasing -------------------------------------------------------------
 
@@ -219,8 +218,11 @@ class LeaseBroker:
 
     # -- kojid's side ----------------------------------------------------------
 
-    def sweep(self, why: str) -> int:
+    def sweep(self, why: str, tracked: Iterable[int] = ()) -> int:
         """Release leases whose task process is gone (kojid's loop).
+
+        Tasks kojid still ``tracked`` (children it has not reaped yet) are
+        left for the reaping, which knows how they ended.
 
         A lease whose release already failed is retried once
         ``retry_interval`` seconds have passed; the sweep stops at the
@@ -230,8 +232,11 @@ class LeaseBroker:
         :return: how many are still held by dead processes afterwards
         """
         me = os.getpid()
+        skip = set(tracked)
         due = []
         for entry in self.journal.entries():
+            if entry["task_id"] in skip:
+                continue
             if entry["pid"] != me and process_alive(entry["pid"], entry.get("pid_start")):
                 continue
             waited = time.time() - entry.get("updated", 0)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, Optional
+import time
+from typing import Any, Dict, List, Optional
 
 from orch_bridge import OrchClient
+from orch_bridge.errors import OrchError
 
 from . import runtime, wiring
-from .hookspec import hookimpl
+from .hookspec import TaskRefused, hookimpl
 from .lease_journal import LeaseJournal
 from .leases import LeaseBroker
 from .orch_settings import Settings, read_settings
@@ -38,6 +40,7 @@ class OrchResources:
         self.broker = LeaseBroker(self.journal, settings.orch["resource_dir"], self.client,
                                   retry_interval=settings.orch["release_retry"])
         self._client: Optional[OrchClient] = None
+        self._health_client: Optional[OrchClient] = None
         self._channels: Dict[int, str] = {}
 
     def client(self) -> OrchClient:
@@ -48,6 +51,15 @@ class OrchResources:
                 self.settings.url, timeout=orch["timeout"], retries=orch["retries"],
                 backoff=orch["backoff"], source_address=orch["source_address"] or None)
         return self._client
+
+    def health_client(self) -> OrchClient:
+        """A client for the health call: one short attempt, no retries."""
+        if self._health_client is None:
+            orch = self.settings.orch
+            self._health_client = OrchClient(
+                self.settings.url, timeout=orch["health_timeout"], retries=0,
+                source_address=orch["source_address"] or None)
+        return self._health_client
 
     # -- the worker ------------------------------------------------------------
 
@@ -60,7 +72,7 @@ class OrchResources:
 
     @hookimpl
     def kojid_worker_loop(self, worker: Any) -> None:
-        self.broker.sweep("task process gone")
+        self.broker.sweep("task process gone", tracked=worker.running_tasks)
 
     @hookimpl
     def kojid_worker_shutdown(self, worker: Any, reason: str) -> None:
@@ -74,6 +86,37 @@ class OrchResources:
     def kojid_host_data(self, worker: Any) -> Dict[str, Any]:
         return {"orch_leases": len(self.journal.entries())}
 
+    @hookimpl
+    def kojid_worker_status(self, worker: Any) -> Dict[str, Any]:
+        leases = [{key: entry.get(key) for key in ("task_id", "method", "resource", "uuid",
+                                                   "state")}
+                  for entry in self.journal.entries()]
+        return {"leases": leases}
+
+    @hookimpl
+    def kojid_health_checks(self, worker: Any) -> List[Dict[str, Any]]:
+        return [self._check_orch(), self._check_journal()]
+
+    def _check_orch(self) -> Dict[str, Any]:
+        if not self.settings.rules:
+            return {"name": "orch", "ok": True, "detail": "no lease rules: orch not needed"}
+        try:
+            answer = self.health_client().health()
+        except OrchError as error:
+            return {"name": "orch", "ok": False, "detail": str(error)}
+        state = str(answer.get("status", "?"))
+        ok = state.lower() in ("healthy", "ok")
+        return {"name": "orch", "ok": ok, "detail": "orch at %s says %s"
+                % (self.settings.url, state)}
+
+    def _check_journal(self) -> Dict[str, Any]:
+        try:
+            self.journal.check_writable()
+        except OSError as error:
+            return {"name": "journal", "ok": False, "detail": str(error)}
+        return {"name": "journal", "ok": True, "detail": "%s is writable"
+                % self.journal.directory}
+
     # -- one task --------------------------------------------------------------
 
     @hookimpl
@@ -81,7 +124,13 @@ class OrchResources:
         needs = self.settings.needs(task.method, task.arch, self._channel(task))
         if not needs:
             return
-        paths = self.broker.acquire(task.id, task.method, needs)
+        started = time.monotonic()
+        try:
+            paths = self.broker.acquire(task.id, task.method, needs)
+        except TaskRefused:
+            task.add_figure("lease_failures", 1)
+            raise
+        task.add_figure("lease_acquire_seconds", time.monotonic() - started)
         for name, path in paths.items():
             task.add_resource(name, path)
 

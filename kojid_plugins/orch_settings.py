@@ -23,6 +23,8 @@ SCHEMA = (
     Section("orch", doc="how to reach the orch service", keys=(
         Key("url", as_text, "", "orch's base URL; empty means $ORCH_SERVICE_URL"),
         Key("timeout", as_float, "10", "seconds to wait for each orch answer"),
+        Key("health_timeout", as_float, "3",
+            "seconds the per-loop health call to orch may take (no retries)"),
         Key("retries", as_int, "3",
             "extra attempts after a connection error or 5xx (never after 4xx)"),
         Key("backoff", as_float, "0.5", "first retry delay in seconds; doubles, jittered"),

@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from typing import Any, Callable, Dict, Optional, Tuple, Type
 
 import pluggy
@@ -27,7 +28,7 @@ import pluggy
 from . import hookspec
 from .hookspec import PROJECT, TaskRefused
 
-__all__ = ("get_manager", "register", "has_impls", "FAILURES", "reset")
+__all__ = ("get_manager", "register", "has_impls", "FAILURES", "LAST_FAILURE", "reset")
 
 logger = logging.getLogger("koji.plugin.kojid_plugins")
 
@@ -36,6 +37,8 @@ _manager: Optional[pluggy.PluginManager] = None
 
 #: plugin name -> {hook name: number of times it raised}
 FAILURES: Dict[str, Dict[str, int]] = {}
+#: plugin name -> {hook name: time.time() of its latest failure}
+LAST_FAILURE: Dict[str, Dict[str, float]] = {}
 
 
 def _pass_through() -> Tuple[Type[BaseException], ...]:
@@ -63,6 +66,7 @@ def _guard(function: Callable, plugin_name: str, hook_name: str) -> Callable:
         except Exception:
             per_plugin = FAILURES.setdefault(plugin_name, {})
             per_plugin[hook_name] = per_plugin.get(hook_name, 0) + 1
+            LAST_FAILURE.setdefault(plugin_name, {})[hook_name] = time.time()
             logger.exception("plugin %s failed in %s; skipped", plugin_name, hook_name)
             return None
 
@@ -146,3 +150,4 @@ def reset() -> None:
     with _lock:
         _manager = None
     FAILURES.clear()
+    LAST_FAILURE.clear()

@@ -11,6 +11,7 @@ Where each hook fires:
 ``updateTasks``    first call: ``kojid_worker_startup``; every call:
                    ``kojid_worker_loop``, then ``kojid_task_reaped`` for each
                    child that is gone afterwards
+``getNextTask``    ``kojid_worker_reported`` once kojid has told the hub
 ``readyForTask``   ``kojid_ready_vote`` when stock checks pass
 ``_get_host_data`` ``kojid_host_data`` (koji 1.35 and later)
 ``takeTask``       remembers the hub's task row (arch, channel)
@@ -86,8 +87,11 @@ def _at_exit(manager: Any, pid: int) -> None:
 def _shutdown_hooks(manager: Any, reason: str) -> None:
     manager.__dict__["_kp_shut_down"] = True
     worker = worker_of(manager)
+    rows = manager.__dict__.get("_kp_rows", {})
     for task_id in list(manager.pids):
-        _hook("kojid_task_reaped")(worker=worker, task_id=task_id, outcome="freed")
+        method = rows.get(task_id, {}).get("method")
+        _hook("kojid_task_reaped")(worker=worker, task_id=task_id, outcome="freed",
+                                   method=method)
     _hook("kojid_worker_shutdown")(worker=worker, reason=reason)
 
 
@@ -120,8 +124,9 @@ def _fire_reaped(manager: Any, worker: WorkerContext, before: Dict[int, int]) ->
             outcome = _kill_reason(manager, task_id)
         else:
             outcome = exits.get(task_id, "exited")
-        manager.__dict__.setdefault("_kp_rows", {}).pop(task_id, None)
-        _hook("kojid_task_reaped")(worker=worker, task_id=task_id, outcome=outcome)
+        row = manager.__dict__.setdefault("_kp_rows", {}).pop(task_id, {})
+        _hook("kojid_task_reaped")(worker=worker, task_id=task_id, outcome=outcome,
+                                   method=row.get("method"))
 
 
 def _kill_reason(manager: Any, task_id: int) -> str:
@@ -166,6 +171,25 @@ def _wrap_shutdown(original: Callable) -> Callable:
             _shutdown_hooks(self, "shutdown")
 
     return shutdown
+
+
+def _wrap_next_task(original: Callable) -> Callable:
+    def getNextTask(self: Any) -> Any:
+        if not runtime.has_impls("kojid_worker_reported"):
+            return original(self)
+        try:
+            taken = original(self)
+        except koji.tasks.ServerRestart:
+            raise
+        except Exception:
+            _hook("kojid_worker_reported")(worker=worker_of(self), ready=False,
+                                           hub_ok=False)
+            raise
+        _hook("kojid_worker_reported")(worker=worker_of(self), ready=bool(self.ready),
+                                       hub_ok=True)
+        return taken
+
+    return getNextTask
 
 
 # -- readiness and host data -------------------------------------------------
@@ -262,6 +286,7 @@ _WRAPPERS: Dict[str, Callable[[Callable], Callable]] = {
     "_waitTask": _wrap_wait_task,
     "cleanupTask": _wrap_cleanup_task,
     "shutdown": _wrap_shutdown,
+    "getNextTask": _wrap_next_task,
     "readyForTask": _wrap_ready,
     "_get_host_data": _wrap_host_data,
     "takeTask": _wrap_take_task,

@@ -16,7 +16,8 @@ from typing import Iterable, Optional
 
 from .errors import UnsafeResourceName
 
-__all__ = ("name_problem", "safe_target", "ensure_directory", "write_atomic")
+__all__ = ("name_problem", "safe_target", "ensure_directory", "write_atomic",
+           "fsync_directory")
 
 #: longest file name (in UTF-8 bytes) most file systems accept
 MAX_NAME_BYTES = 255
@@ -98,7 +99,7 @@ def ensure_directory(directory: str, mode: int = 0o700) -> None:
     os.chmod(directory, mode)
 
 
-def _fsync_directory(directory: str) -> None:
+def fsync_directory(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -143,5 +144,5 @@ def write_atomic(target: str, chunks: Iterable[bytes], mode: int = 0o600) -> int
         except OSError:
             pass
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return size

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from kojid_plugins import orch_settings
+from kojid_plugins import health_settings, orch_settings
 from kojid_plugins.config import load
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGINS = {"orch_resources": orch_settings.SCHEMA}
+PLUGINS = {"orch_resources": orch_settings.SCHEMA,
+           "worker_health": health_settings.SCHEMA}
 
 
 def section_label(section):

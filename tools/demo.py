@@ -1,11 +1,13 @@
 """``make demo``: one worker, real koji tasks, orch leases around each.
 
 Starts the hub and orch simulators on loopback, a worker (the kojid
-runner with the ``orch_resources`` plugin), submits tasks with the real
-``koji`` CLI (``sleep``, ``fork``, and a ``sleep`` that fails), shows
-which leases each task acquired and released, shows the worker with the
-real ``koji list-hosts``, stops the worker and checks that orch holds
-nothing.  Everything lives in a temporary directory, removed at the end
+runner with the ``orch_resources`` and ``worker_health`` plugins),
+submits tasks with the real ``koji`` CLI (``sleep``, ``fork``, and a
+``sleep`` that fails), shows which leases each task acquired and
+released, shows the worker with the real ``koji list-hosts``, stops orch
+for a moment to show the worker go not ready and come back, runs
+``koji-worker verify`` and ``koji-worker health``, stops the worker and
+checks that orch holds nothing.  Everything lives in a temporary directory, removed at the end
 (``--keep`` keeps it).  Exit status 0 means every check passed.
 """
 
@@ -50,6 +52,13 @@ resources = build-slot
 [lease:sleepers-sign]
 methods = sleep
 resources = signing-key
+"""
+
+HEALTH_CONF = """\
+[health]
+status_file = {base}/status.json
+pid_file = {base}/kojid.pid
+min_free_mb = 64
 """
 
 KOJI_CONF = str(Path(__file__).with_name("koji-demo.conf"))
@@ -103,7 +112,9 @@ def run(base: Path) -> int:
     conf = PLUGIN_CONF.format(orch=orch.url, base=base, slots=" ".join(SLOTS),
                               signing=SIGNING)
     worker = Worker(base / "worker-1", hub.url, "worker-1", "demo-worker",
-                    confs={"orch_resources": conf})
+                    plugins=["orch_resources", "worker_health"],
+                    confs={"orch_resources": conf,
+                           "worker_health": HEALTH_CONF.format(base=base / "worker-1")})
     try:
         return _drive(hub, orch, worker)
     finally:
@@ -127,16 +138,67 @@ def _drive(hub: HubSimulator, orch: OrchSimulator, worker: Worker) -> int:
     for task_id, (method, args) in zip(ids, TASKS):
         say("task %s  %s %s  -> %s" % (task_id, method, args, states[task_id]))
         for line in lease_lines(log, task_id):
-            say("    " + line.split(" - ", 1)[-1])
+            say("    " + line)
 
     say("\n== koji list-hosts (the real CLI, against the hub)")
     say(koji_cli(hub.url, "list-hosts").rstrip())
+
+    readiness = _orch_outage(hub, orch, worker)
+    verified = _verify_and_health(hub, worker)
 
     say("\n== stopping worker-1 (SIGTERM)")
     code = worker.stop()
     held = orch.holders()
     say("  kojid exit status %s; leases still held in orch: %d" % (code, len(held)))
-    return _verdict(ids, states, log, held, code)
+    return _verdict(ids, states, log, held, code, readiness + verified)
+
+
+def _ready_flag(hub_url: str) -> str:
+    for line in koji_cli(hub_url, "list-hosts").splitlines():
+        if line.startswith("worker-1 "):
+            return line.split()[2]
+    return "?"
+
+
+def _orch_outage(hub: HubSimulator, orch: OrchSimulator, worker: Worker) -> List[str]:
+    """Stop orch for a moment: the worker goes not ready, then ready again."""
+    say("\n== orch stops for a moment")
+    orch.set_fault("down")
+    problems = []
+    try:
+        wait_until(lambda: _ready_flag(hub.url) == "N", 30, what="worker-1 not ready")
+        say("  koji list-hosts: worker-1 Rdy N")
+        for found in re.findall(r"health check orch failing.*", worker.log()):
+            say("    " + found)
+    except AssertionError as error:
+        problems.append(str(error))
+    orch.clear_faults()
+    say("== orch is back")
+    try:
+        wait_until(lambda: _ready_flag(hub.url) == "Y", 30, what="worker-1 ready again")
+        say("  koji list-hosts: worker-1 Rdy Y")
+    except AssertionError as error:
+        problems.append(str(error))
+    return problems
+
+
+def _verify_and_health(hub: HubSimulator, worker: Worker) -> List[str]:
+    tool = [sys.executable, "-m", "kojid_plugins.cli"]
+    say("\n== koji-worker verify worker-1 --arch x86_64 --channel default")
+    verify = subprocess.run(tool + ["verify", "--server", hub.url, "--noauth", "worker-1",
+                                    "--arch", "x86_64", "--channel", "default"],
+                            capture_output=True, text=True)
+    say((verify.stdout + verify.stderr).rstrip())
+    say("\n== koji-worker health")
+    health = subprocess.run(tool + ["health", "--conf-dir", str(worker.conf_dir)],
+                            capture_output=True, text=True)
+    say((health.stdout + health.stderr).rstrip())
+    problems = []
+    if verify.returncode:
+        problems.append("koji-worker verify exited %d" % verify.returncode)
+    if health.returncode:
+        problems.append("koji-worker health exited %d" % health.returncode)
+    return problems
 
 
 def _wait_done(hub: HubSimulator, ids: List[int]) -> Dict[int, str]:
@@ -149,8 +211,7 @@ def _wait_done(hub: HubSimulator, ids: List[int]) -> Dict[int, str]:
 
 
 def _verdict(ids: List[int], states: Dict[int, str], log: str, held: list,
-             code: int) -> int:
-    problems = []
+             code: int, problems: List[str]) -> int:
     expected = ["CLOSED", "CLOSED", "FAILED"]
     for task_id, want in zip(ids, expected):
         if states[task_id] != want:
