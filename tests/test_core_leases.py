@@ -286,3 +286,36 @@ def test_graceful_restart_carries_the_journal_into_the_new_kojid(hub, resources,
     wait_until(lambda: held(resources) == [], 15, what="the new kojid to release it")
     assert os.listdir(tmp_path / "leases") == []
     assert worker.running() and worker.stop() == 0
+
+
+def test_reassigned_task_child_is_killed_and_its_lease_released(hub, resources, make_worker,
+                                                                tmp_path):
+    worker = start(make_worker, resources, tmp_path)
+    task_id = hub.make_task("leaseProbe", ["close", 300])
+    wait_until(lambda: held(resources) == [ONE], 30, what="the key to be held")
+
+    hub.add_host("elsewhere", password="pw", arches="x86_64")
+    admin = koji.ClientSession(hub.url, {"user": "admin", "password": "admin-pw"})
+    admin.login()
+    assert admin.assignTask(task_id, "elsewhere", force=True)
+    worker.wait_log(r"Killing reassigned task %d" % task_id)
+    wait_until(lambda: held(resources) == [], 15, what="the reassigned task's release")
+    assert checkout_release_events(resources, ONE) == ["checkout", "release"]
+
+
+def test_a_bad_plugin_config_stops_kojid_naming_file_section_and_key(hub, orch, make_worker,
+                                                                     tmp_path):
+    text = "[orch]\nurl = %s\ntimout = 3\n" % orch.url
+    worker = make_worker(confs={"orch_resources": text})
+    assert worker.wait(30) != 0
+    path = worker.conf_dir / "orch_resources.conf"
+    assert "bad config: %s [orch]: unknown key 'timout'" % path in worker.log()
+    assert hub.call_log(method="host.getTasks", user=worker.name) == []
+
+
+def test_the_log_never_holds_a_resource_file_content(hub, resources, make_worker, tmp_path):
+    worker = start(make_worker, resources, tmp_path)
+    task_id = hub.make_task("leaseProbe", ["close", 0])
+    wait_state(hub, task_id, "CLOSED")
+    worker.wait_log(r"task %d \(leaseProbe\): released key" % task_id)
+    assert "KEYTAB-BYTES" not in worker.log()
