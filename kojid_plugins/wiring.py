@@ -228,8 +228,13 @@ def _wrap_host_data(original: Callable) -> Callable:
 
 def _wrap_take_task(original: Callable) -> Callable:
     def takeTask(self: Any, task: Dict[str, Any]) -> Any:
-        self.__dict__.setdefault("_kp_rows", {})[task["id"]] = dict(task)
-        return original(self, task)
+        rows = self.__dict__.setdefault("_kp_rows", {})
+        rows[task["id"]] = dict(task)
+        taken = original(self, task)
+        if task["id"] not in self.pids:
+            # not taken, or run in the foreground: nothing left to reap
+            rows.pop(task["id"], None)
+        return taken
 
     return takeTask
 
