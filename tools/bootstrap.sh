@@ -38,7 +38,7 @@ echo "bootstrap: making $venv with $koji_spec"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
-"${pip[@]}" install "$koji_spec" -e "$here[test]" 2>&1 | grep -v '^WARNING: Location' || true
+"${pip[@]}" install "$koji_spec" -e "${here}[test]" 2>&1 | grep -v '^WARNING: Location' || true
 "$venv/bin/python" -c "import koji, kojid_plugins, orch_bridge, pluggy" || {
     echo "bootstrap: $venv is incomplete" >&2
     exit 1
