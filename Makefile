@@ -25,6 +25,7 @@ lint: venv
 # The suite against another koji release, in its own venv:
 #   make compat KOJI_VERSION=1.34.3
 compat:
+	@test -n "$(KOJI_VERSION)" || { echo "usage: make compat KOJI_VERSION=1.34.3" >&2; exit 2; }
 	@tools/bootstrap.sh .venv-koji$(KOJI_VERSION) "koji==$(KOJI_VERSION)"
 	.venv-koji$(KOJI_VERSION)/bin/python -m pytest -q
 

@@ -10,15 +10,19 @@ schemas double as the documentation the README is checked against.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import koji
 
 from .context import plugin_conf_dir
 
-__all__ = ("ConfigError", "Key", "Section", "load", "conf_path",
-           "as_int", "as_float", "as_bool", "as_words", "as_text", "as_path")
+__all__ = ("ConfigError", "Key", "Section", "load", "conf_path", "as_int", "as_float",
+           "as_positive", "as_count", "as_bool", "as_words", "as_text", "as_path",
+           "as_uuid", "as_uuids", "as_url", "as_ip")
 
 
 class ConfigError(koji.GenericError):
@@ -41,9 +45,55 @@ def as_float(value: str) -> float:
         number = float(value.strip())
     except ValueError:
         raise ValueError("%r is not a number" % value) from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError("%r is not a finite number of at least 0" % value)
+    return number
+
+
+def as_positive(value: str) -> float:
+    number = as_float(value)
+    if number <= 0:
+        raise ValueError("%r must be more than 0" % value)
+    return number
+
+
+def as_count(value: str) -> int:
+    number = as_int(value)
     if number < 0:
         raise ValueError("%r is negative" % value)
     return number
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                   r"[0-9a-fA-F]{12}$")
+
+
+def as_uuid(value: str) -> str:
+    text = value.strip()
+    if text and not _UUID.match(text):
+        raise ValueError("%r is not a UUID" % value)
+    return text
+
+
+def as_uuids(value: str) -> List[str]:
+    return [as_uuid(word) for word in as_words(value)]
+
+
+def as_url(value: str) -> str:
+    text = value.strip()
+    if text and not re.match(r"^https?://[^/\s]+", text):
+        raise ValueError("%r is not an http:// or https:// URL" % value)
+    return text
+
+
+def as_ip(value: str) -> str:
+    text = value.strip()
+    if text:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise ValueError("%r is not an IP address" % value) from None
+    return text
 
 
 _TRUE = {"1", "yes", "true", "on"}
@@ -67,7 +117,7 @@ def as_path(value: str) -> str:
     path = value.strip()
     if path and not os.path.isabs(path):
         raise ValueError("%r is not an absolute path" % value)
-    return path
+    return os.path.normpath(path) if path else path
 
 
 class Key:

@@ -4,8 +4,8 @@
 and its status file is fresh (younger than ``stale_factor`` times
 kojid's ``sleeptime``), and 1 with one line saying why not.  ``--deep``
 also runs the live checks (hub, orch, journal, disk, topdir) from this
-process; ``--json`` prints the whole picture.  It never exits 2, which
-container runtimes reserve.
+process; ``--json`` prints the whole picture.  Only a usage error exits
+2 (which container runtimes reserve), never a health verdict.
 """
 
 from __future__ import annotations
@@ -58,8 +58,13 @@ def assess(health: Dict[str, Any]) -> Dict[str, Any]:
         return picture
     picture.update(pid=pid, status=status)
 
-    age = time.time() - float(status["time"])
-    limit = health["stale_factor"] * float(status.get("sleeptime") or 15)
+    try:
+        age = time.time() - float(status["time"])
+        limit = health["stale_factor"] * float(status.get("sleeptime") or 15)
+    except (TypeError, ValueError):
+        picture["reason"] = ("status file %s is corrupt (time or sleeptime is not a number)"
+                             % health["status_file"])
+        return picture
     picture["age"] = round(age, 1)
     if not _alive(pid):
         picture["reason"] = "kojid (pid %d from %s) is not running" % (pid, health["pid_file"])

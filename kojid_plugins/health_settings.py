@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from .config import (ConfigError, Key, Section, as_bool, as_float, as_int, as_path,
-                     as_text, as_words, conf_path, load)
+                     as_positive, as_text, as_words, conf_path, load)
 
 __all__ = ("SCHEMA", "CHECKS", "read_health_settings")
 
@@ -34,7 +34,7 @@ SCHEMA = (
             "rewritten every loop; read by koji-worker health"),
         Key("pid_file", as_path, "/var/lib/kojid-plugins/kojid.pid",
             "kojid's pid, written at start"),
-        Key("stale_factor", as_float, "3",
+        Key("stale_factor", as_positive, "3",
             "koji-worker health: the status file is stale after this many sleeptimes"),
     )),
     Section("metrics", doc="the optional Prometheus endpoint", keys=(

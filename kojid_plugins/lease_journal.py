@@ -160,8 +160,9 @@ class LeaseJournal:
         """
         self._ensure()
         try:
-            write_atomic(os.path.join(self.directory, ".probe"), b"ok")
-            os.unlink(os.path.join(self.directory, ".probe"))
+            probe = os.path.join(self.directory, ".probe.%d" % os.getpid())
+            write_atomic(probe, b"ok")
+            os.unlink(probe)
         except OSError as error:
             raise JournalError(error.errno, "lease journal %s is not writable: %s"
                                % (self.directory, error.strerror)) from None

@@ -45,13 +45,17 @@ class LeaseBroker:
     :param resource_dir: parent of the per-task file directories
     :param client_factory: returns the process's ``OrchClient``
     :param retry_interval: seconds between attempts at a failed release
+    :param quick_client_factory: a client with one short attempt per call,
+        for releases made from kojid's own loop and shutdown
     """
 
     def __init__(self, journal: LeaseJournal, resource_dir: str,
-                 client_factory: Callable[[], Any], retry_interval: float = 30.0) -> None:
+                 client_factory: Callable[[], Any], retry_interval: float = 30.0,
+                 quick_client_factory: Optional[Callable[[], Any]] = None) -> None:
         self.journal = journal
         self.resource_dir = resource_dir
         self.client_factory = client_factory
+        self.quick_client_factory = quick_client_factory or client_factory
         self.retry_interval = retry_interval
 
     # -- acquiring -------------------------------------------------------------
@@ -173,12 +177,13 @@ class LeaseBroker:
 
     # -- releasing -------------------------------------------------------------
 
-    def release(self, task_id: int, why: str) -> int:
+    def release(self, task_id: int, why: str, quick: bool = False) -> int:
         """Release every lease ``task_id`` still has in the journal.
 
+        :param quick: one short attempt each (kojid's loop must not stall)
         :return: how many are left unreleased (kept for a retry)
         """
-        left = self._release_entries(self.journal.for_task(task_id), why)
+        left = self._release_entries(self.journal.for_task(task_id), why, quick)
         if not left:
             try:
                 os.rmdir(os.path.join(self.resource_dir, str(task_id)))
@@ -186,12 +191,18 @@ class LeaseBroker:
                 pass
         return left
 
-    def _release_entry(self, entry: Dict[str, Any], why: str) -> bool:
+    def _release_entry(self, entry: Dict[str, Any], why: str, quick: bool = False) -> str:
+        """Release one journal entry: ``"done"``, ``"retry"``, or ``"down"``.
+
+        ``"down"`` means orch did not answer at all: asking it about the
+        next lease now would only cost another timeout.
+        """
         task_id, uuid = entry["task_id"], entry["uuid"]
         name = entry.get("resource", "?")
         who = "task %s (%s)" % (task_id, entry.get("method") or "?")
+        client = (self.quick_client_factory if quick else self.client_factory)()
         try:
-            self.client_factory().release(uuid)
+            client.release(uuid)
         except orch_errors.OrchError as error:
             if isinstance(error, _GONE) or _not_checked_out(error):
                 logger.warning("%s: orch no longer holds %s %s for us (%s); forgotten",
@@ -201,12 +212,16 @@ class LeaseBroker:
                                who, name, uuid, error)
                 self.journal.record(task_id, uuid, name, "releasing", path=entry.get("path"),
                                     pid=entry.get("pid"), method=entry.get("method"))
-                return False
+                return "down" if isinstance(error, orch_errors.OrchUnavailable) else "retry"
+        except ValueError as error:
+            # an entry no orch call can ever release (say, a mangled UUID)
+            logger.error("%s: lease journal entry for %r is unusable (%s); forgotten",
+                         who, uuid, error)
         else:
             logger.info("%s: released %s %s (%s)", who, name, uuid, why)
         self._remove_file(entry.get("path"))
         self.journal.forget(task_id, uuid)
-        return True
+        return "done"
 
     def _remove_file(self, path: Optional[str]) -> None:
         if path and os.path.dirname(path).startswith(self.resource_dir + os.sep):
@@ -243,7 +258,7 @@ class LeaseBroker:
             if entry.get("state") == "releasing" and waited < self.retry_interval:
                 continue
             due.append(entry)
-        return self._release_entries(due, why)
+        return self._release_entries(due, why, quick=True)
 
     def recover(self) -> int:
         """At kojid start: stop orphaned task children, release everything.
@@ -260,14 +275,20 @@ class LeaseBroker:
         return self.release_all("kojid restarted")
 
     def release_all(self, why: str) -> int:
-        """Release every lease in the journal; return how many are left."""
-        return self._release_entries(self.journal.entries(), why)
+        """Release every lease in the journal (quickly); how many are left."""
+        return self._release_entries(self.journal.entries(), why, quick=True)
 
-    def _release_entries(self, entries: List[Dict[str, Any]], why: str) -> int:
-        for done, entry in enumerate(entries):
-            if not self._release_entry(entry, why):
-                return len(entries) - done
-        return 0
+    def _release_entries(self, entries: List[Dict[str, Any]], why: str,
+                         quick: bool = False) -> int:
+        """Release each; stop when orch does not answer.  How many are left."""
+        left = 0
+        for number, entry in enumerate(entries):
+            result = self._release_entry(entry, why, quick)
+            if result == "down":
+                return left + len(entries) - number
+            if result == "retry":
+                left += 1
+        return left
 
 
 def _stop_orphan(pid: int, task_id: int) -> None:

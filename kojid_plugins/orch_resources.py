@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 from orch_bridge import OrchClient
 from orch_bridge.errors import OrchError
 
-from . import runtime, wiring
+from . import wiring
 from .hookspec import TaskRefused, hookimpl
 from .lease_journal import LeaseJournal
 from .leases import LeaseBroker
@@ -38,7 +38,8 @@ class OrchResources:
         self.journal = LeaseJournal(settings.orch["journal_dir"],
                                     fsync=settings.orch["journal_fsync"])
         self.broker = LeaseBroker(self.journal, settings.orch["resource_dir"], self.client,
-                                  retry_interval=settings.orch["release_retry"])
+                                  retry_interval=settings.orch["release_retry"],
+                                  quick_client_factory=self.health_client)
         self._client: Optional[OrchClient] = None
         self._health_client: Optional[OrchClient] = None
         self._channels: Dict[int, str] = {}
@@ -53,7 +54,7 @@ class OrchResources:
         return self._client
 
     def health_client(self) -> OrchClient:
-        """A client for the health call: one short attempt, no retries."""
+        """One short attempt per call: health checks, releases from kojid's loop."""
         if self._health_client is None:
             orch = self.settings.orch
             self._health_client = OrchClient(
@@ -130,6 +131,13 @@ class OrchResources:
         except TaskRefused:
             task.add_figure("lease_failures", 1)
             raise
+        except Exception as error:
+            # never let a task run without its leases: refuse it instead
+            logger.exception("%s: leasing failed unexpectedly", task.describe())
+            self.broker.release(task.id, "error")
+            task.add_figure("lease_failures", 1)
+            raise TaskRefused("orch_resources could not lease for this task: %s" % error) \
+                from None
         task.add_figure("lease_acquire_seconds", time.monotonic() - started)
         for name, path in paths.items():
             task.add_resource(name, path)
@@ -140,7 +148,7 @@ class OrchResources:
 
     @hookimpl
     def kojid_task_reaped(self, worker: Any, task_id: int, outcome: str) -> None:
-        self.broker.release(task_id, outcome)
+        self.broker.release(task_id, outcome, quick=True)
 
     def _channel(self, task: Any) -> Optional[str]:
         """The task's channel name, asked of the hub only if rules use it."""
@@ -159,10 +167,7 @@ def install(path: Optional[str] = None) -> OrchResources:
     :raises kojid_plugins.config.ConfigError: on a bad configuration
     """
     settings = read_settings(path)
-    plugin = OrchResources(settings)
-    if not runtime.register(plugin, NAME):
-        plugin = runtime.get_manager().get_plugin(NAME)
-    wiring.install()
+    plugin = wiring.activate(OrchResources(settings), NAME)
     logger.info("orch_resources: %d lease rule(s), orch at %s, journal %s (pid %d)",
                 len(settings.rules), settings.url or "(unset)",
                 settings.orch["journal_dir"], os.getpid())

@@ -12,8 +12,9 @@ import fnmatch
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-from .config import (ConfigError, Key, Section, as_bool, as_float, as_int, as_path, as_text,
-                     as_words, conf_path, load)
+from .config import (ConfigError, Key, Section, as_bool, as_count, as_float, as_ip,
+                     as_path, as_positive, as_url, as_uuid, as_uuids, as_words, conf_path,
+                     load)
 
 __all__ = ("SCHEMA", "Settings", "ResourceSpec", "LeaseRule", "read_settings")
 
@@ -21,16 +22,16 @@ PLUGIN = "orch_resources"
 
 SCHEMA = (
     Section("orch", doc="how to reach the orch service", keys=(
-        Key("url", as_text, "", "orch's base URL; empty means $ORCH_SERVICE_URL"),
-        Key("timeout", as_float, "10", "seconds to wait for each orch answer"),
-        Key("health_timeout", as_float, "3",
+        Key("url", as_url, "", "orch's base URL; empty means $ORCH_SERVICE_URL"),
+        Key("timeout", as_positive, "10", "seconds to wait for each orch answer"),
+        Key("health_timeout", as_positive, "3",
             "seconds the per-loop health call to orch may take (no retries)"),
-        Key("retries", as_int, "3",
+        Key("retries", as_count, "3",
             "extra attempts after a connection error or 5xx (never after 4xx)"),
         Key("backoff", as_float, "0.5", "first retry delay in seconds; doubles, jittered"),
         Key("release_retry", as_float, "30",
             "seconds between attempts at a release orch did not answer"),
-        Key("source_address", as_text, "",
+        Key("source_address", as_ip, "",
             "local IP to send from (orch knows callers by source address)"),
         Key("resource_dir", as_path, "/var/lib/kojid-plugins/resources",
             "where checked-out files are written, one 0700 directory per task"),
@@ -40,8 +41,8 @@ SCHEMA = (
             "flush each journal write to disk (survives power loss; ~0.6 ms a write)"),
     )),
     Section("resource", prefix=True, doc="one orch resource, or a pool of them", keys=(
-        Key("uuid", as_text, "", "the orch resource UUID"),
-        Key("pool", as_words, "", "several UUIDs; any free one will do"),
+        Key("uuid", as_uuid, "", "the orch resource UUID"),
+        Key("pool", as_uuids, "", "several UUIDs; any free one will do"),
     )),
     Section("lease", prefix=True, doc="which tasks need which resources",
             required=("methods", "resources"), keys=(

@@ -41,7 +41,7 @@ from .context import TaskContext, WorkerContext
 from .hookspec import TaskRefused
 from .task_outcome import OutcomeRecorder, exit_kind
 
-__all__ = ("install", "uninstall", "worker_of", "is_installed")
+__all__ = ("install", "activate", "uninstall", "worker_of", "is_installed")
 
 logger = logging.getLogger("koji.plugin.kojid_plugins")
 
@@ -241,12 +241,13 @@ def _wrap_take_task(original: Callable) -> Callable:
 
 def _wrap_run_task(original: Callable) -> Callable:
     def runTask(self: Any, handler: Any) -> Any:
+        row = self.__dict__.get("_kp_rows", {}).get(handler.id, {})
+        task = TaskContext(worker_of(self), handler, row)
+        handler.kojid_task = task  # for handlers that fire build-root hooks
         if not (runtime.has_impls("kojid_task_prepare")
                 or runtime.has_impls("kojid_task_finished")):
             return original(self, handler)
 
-        row = self.__dict__.get("_kp_rows", {}).get(handler.id, {})
-        task = TaskContext(worker_of(self), handler, row)
         recorder = OutcomeRecorder(task)
         try:
             _prepare(task)
@@ -327,6 +328,18 @@ def install(cls: Any = None) -> bool:
     setattr(cls, _MARK, originals)
     logger.info("kojid_plugins wired into %s.%s", cls.__module__, cls.__name__)
     return True
+
+
+def activate(plugin: Any, name: str) -> Any:
+    """Register a drop-in's hooks and wire kojid; both happen once.
+
+    :return: the plugin registered under ``name`` (the earlier one, if
+        kojid loaded the drop-in again)
+    """
+    if not runtime.register(plugin, name):
+        plugin = runtime.get_manager().get_plugin(name)
+    install()
+    return plugin
 
 
 def uninstall(cls: Any = None) -> None:

@@ -71,8 +71,6 @@ class WorkerHealth:
     def kojid_worker_loop(self, worker: Any) -> None:
         self.checks = gather_checks(worker, worker.options, self.health, self.hub)
         self._log_changes()
-        if self.metrics is not None:
-            self.metrics.collect()
 
     @hookimpl
     def kojid_worker_reported(self, worker: Any, ready: bool, hub_ok: bool) -> None:
@@ -181,10 +179,7 @@ def install(path: Optional[str] = None) -> WorkerHealth:
     if settings["metrics"]["enabled"] and not importlib.util.find_spec("prometheus_client"):
         raise ConfigError("bad config: %s [metrics] enabled: prometheus_client is not "
                           "installed" % settings["path"]["file"])
-    plugin = WorkerHealth(settings)
-    if not runtime.register(plugin, NAME):
-        plugin = runtime.get_manager().get_plugin(NAME)
-    wiring.install()
+    plugin = wiring.activate(WorkerHealth(settings), NAME)
     logger.info("worker_health: fatal checks %s, status file %s",
                 " ".join(settings["health"]["fatal"]), settings["health"]["status_file"])
     return plugin

@@ -10,6 +10,7 @@ before anything touches the disk.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from typing import Iterable, Optional
@@ -126,6 +127,11 @@ def write_atomic(target: str, chunks: Iterable[bytes], mode: int = 0o600) -> int
     :returns: the number of bytes written
     :raises OSError: when writing, syncing or renaming fails
     """
+    if os.path.lexists(target) and (os.path.islink(target) or not os.path.isfile(target)):
+        # never replace a device, a directory or a link (think /dev/null)
+        raise IsADirectoryError(errno.EEXIST, "not a regular file, refusing to replace it",
+                                target) if os.path.isdir(target) else \
+            FileExistsError(errno.EEXIST, "not a regular file, refusing to replace it", target)
     directory = os.path.dirname(target) or "."
     fd, temp = tempfile.mkstemp(prefix=".orch-", suffix=".part", dir=directory)
     size = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -38,8 +39,10 @@ def make_worker(tmp_path, hub):
     workers = []
 
     def make(name=None, start=True, **kwargs):
-        name = name or "builder-%d" % next(_names)
-        hub.add_host(name, password=name + "-pw", arches=kwargs.pop("arches", "x86_64"))
+        # unique across test sessions: containers are labelled with it
+        name = name or "builder-%d-%d" % (os.getpid(), next(_names))
+        hub.add_host(name, password=name + "-pw", arches=kwargs.pop("arches", "x86_64"),
+                     channels=kwargs.pop("channels", ("default",)))
         worker = Worker(tmp_path / name, hub.url, name, name + "-pw", **kwargs)
         workers.append(worker)
         if start:
@@ -49,4 +52,4 @@ def make_worker(tmp_path, hub):
     yield make
     for worker in workers:
         if worker.running():
-            worker.kill()
+            worker.kill_all()

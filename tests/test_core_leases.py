@@ -204,6 +204,8 @@ def test_orch_outage_refuses_softly_and_keeps_nothing(hub, resources, make_worke
     task_id = hub.make_task("leaseProbe", ["close", 0])
 
     worker.wait_log(r"refusing task %d \(leaseProbe\): orch resource key" % task_id)
+    wait_until(lambda: [r for r in hub.refusals() if r["task_id"] == task_id], 10,
+               what="the refusal to reach the hub")
     refusals = [r for r in hub.refusals() if r["task_id"] == task_id]
     assert refusals and refusals[0]["soft"]
     assert state(hub, task_id) in ("FREE", "ASSIGNED")
@@ -319,3 +321,21 @@ def test_the_log_never_holds_a_resource_file_content(hub, resources, make_worker
     wait_state(hub, task_id, "CLOSED")
     worker.wait_log(r"task %d \(leaseProbe\): released key" % task_id)
     assert "KEYTAB-BYTES" not in worker.log()
+
+
+def test_an_unexpected_leasing_error_refuses_instead_of_running_unleased(
+        hub, resources, make_worker, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    text = conf(resources, tmp_path).replace(
+        "resource_dir = %s/resources" % tmp_path, "resource_dir = %s/res" % blocker)
+    worker = make_worker(confs={"orch_resources": text},
+                         plugins=["orch_resources", "lease_probe"])
+    task_id = hub.make_task("leaseProbe", ["close", 0])
+
+    worker.wait_log(r"refusing task %d \(leaseProbe\): orch_resources could not lease"
+                    % task_id)
+    wait_until(lambda: [r for r in hub.refusals() if r["task_id"] == task_id], 10,
+               what="the refusal to reach the hub")
+    assert state(hub, task_id) != "CLOSED"
+    assert held(resources) == []

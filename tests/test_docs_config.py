@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from kojid_plugins import health_settings, orch_settings
+from kojid_plugins import health_settings, orch_settings, podman_settings
 from kojid_plugins.config import load
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = {"orch_resources": orch_settings.SCHEMA,
-           "worker_health": health_settings.SCHEMA}
+           "worker_health": health_settings.SCHEMA,
+           "container_buildroot": podman_settings.SCHEMA}
 
 
 def section_label(section):

@@ -189,6 +189,11 @@ def test_health_command_on_a_corrupt_status_file(tmp_path):
     assert missing.returncode == 1
     assert missing.stderr == ("unhealthy: status file %s/status.json is missing: kojid has "
                               "not finished a loop with worker_health loaded\n" % tmp_path)
+    (tmp_path / "status.json").write_text('{"time": "yesterday", "sleeptime": 1}')
+    odd = health(tmp_path / "plugins")
+    assert odd.returncode == 1
+    assert odd.stderr == ("unhealthy: status file %s/status.json is corrupt (time or "
+                          "sleeptime is not a number)\n" % tmp_path)
     (tmp_path / "status.json").write_text('{"time": ')
     corrupt = health(tmp_path / "plugins")
     assert corrupt.returncode == 1

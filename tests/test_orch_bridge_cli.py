@@ -65,6 +65,19 @@ def test_checkout_into_an_existing_directory_uses_orchs_name(orch_sim, tmp_path)
     assert (tmp_path / "hub.key").exists()
 
 
+def test_checkout_never_replaces_a_device_or_link(orch_sim, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    for target in ("/dev/null", str(link)):
+        proc = run("checkout", KEY_UUID, target, url=orch_sim.url)
+        assert proc.returncode == 1
+        assert b"not a regular file, refusing to replace it" in proc.stderr
+        assert proc.stderr.count(b"\n") == 1
+        orch_sim.force_release(KEY_UUID)
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert link.is_symlink() and not (tmp_path / "elsewhere").exists()
+
+
 @pytest.mark.parametrize("command, key", [
     (["status", KEY_UUID], "checked_out"),
     (["validate", KEY_UUID], "can_access"),

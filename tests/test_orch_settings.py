@@ -9,6 +9,9 @@ import pytest
 from kojid_plugins.config import ConfigError
 from kojid_plugins.orch_settings import read_settings
 
+U1 = "11111111-2222-4333-8444-555555555555"
+U2 = "11111111-2222-4333-8444-666666666666"
+
 GOOD = """
 [orch]
 url = http://127.0.0.1:9
@@ -67,8 +70,17 @@ def test_missing_file_means_no_leases(tmp_path):
     ("[orch]\nretries = 2.5\n", "[orch] retries: '2.5' is not a whole number"),
     ("[orch]\njournal_dir = relative/dir\n", "[orch] journal_dir: 'relative/dir' is not"),
     ("[orcg]\n", "unknown section [orcg]"),
-    ("[resource:x]\nuuid = a\npool = b c\n", "[resource:x]: give exactly one of uuid or pool"),
-    ("[orch]\nurl = http://h\n[resource:x]\nuuid = a\n[lease:l]\nmethods = *\n"
+    ("[resource:x]\nuuid = %s\npool = %s\n" % (U1, U2),
+     "[resource:x]: give exactly one of uuid or pool"),
+    ("[resource:x]\nuuid = 1234\n", "[resource:x] uuid: '1234' is not a UUID"),
+    ("[resource:x]\npool = %s 42\n" % U1, "[resource:x] pool: '42' is not a UUID"),
+    ("[orch]\ntimeout = 0\n", "[orch] timeout: '0' must be more than 0"),
+    ("[orch]\nbackoff = nan\n", "[orch] backoff: 'nan' is not a finite number"),
+    ("[orch]\nretries = -1\n", "[orch] retries: '-1' is negative"),
+    ("[orch]\nurl = ftp://h\n", "[orch] url: 'ftp://h' is not an http:// or https:// URL"),
+    ("[orch]\nsource_address = localhost\n",
+     "[orch] source_address: 'localhost' is not an IP address"),
+    ("[orch]\nurl = http://h\n[resource:x]\nuuid = %s\n[lease:l]\nmethods = *\n" % U1 +
      "resources = y\n", "[lease:l] resources: no [resource:y] section"),
     ("[lease:l]\nmethods = *\n", "[lease:l]: resources is required"),
 ])
@@ -82,7 +94,7 @@ def test_bad_config_names_file_section_and_key(tmp_path, text, message):
 
 def test_rules_without_any_orch_url_are_refused(tmp_path, monkeypatch):
     monkeypatch.delenv("ORCH_SERVICE_URL", raising=False)
-    text = "[resource:x]\nuuid = a\n[lease:l]\nmethods = *\nresources = x\n"
+    text = "[resource:x]\nuuid = %s\n[lease:l]\nmethods = *\nresources = x\n" % U1
     with pytest.raises(ConfigError, match=r"\[orch\] url: empty and ORCH_SERVICE_URL"):
         read_settings(write(tmp_path, text))
     monkeypatch.setenv("ORCH_SERVICE_URL", "http://127.0.0.1:9")

@@ -137,6 +137,30 @@ class Worker:
             self.proc.kill()
             self.proc.wait(10)
 
+    def children(self) -> list:
+        """Pids of kojid's task children (each leads its own process group)."""
+        found = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open("/proc/%s/stat" % name, "rb") as stat:
+                        ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if self.proc is not None and ppid == self.proc.pid:
+                    found.append(int(name))
+        return found
+
+    def kill_all(self) -> None:
+        """SIGKILL kojid and every task child it has (test teardown)."""
+        children = self.children()
+        self.kill()
+        for pid in children:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
     def wait(self, timeout: float = 60.0) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout)

@@ -2,7 +2,8 @@
 
 It serves ``/kojihub`` on a loopback port with the sessions, host and
 task calls, scheduler, uploads and faults that kojid's TaskManager and
-the ``koji`` CLI use, keeping its state in an SQLite file so that several
+the ``koji`` CLI use, plus flat tags, repos, buildroots and the runroot
+hub plugin's call, keeping its state in an SQLite file so that several
 processes (and a restarted simulator) see the same hub.
 
 Python API: :class:`HubSimulator`.  Command line: ``python -m

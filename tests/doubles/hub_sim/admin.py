@@ -11,6 +11,7 @@ import koji
 import koji.xmlrpcplus
 
 from . import db, hosts
+from .admin_tags import TagAdmin
 from .context import CallContext, HubOptions
 from .sessions import Session
 from .tasks import Task, make_task, task_row
@@ -18,8 +19,11 @@ from .tasks import Task, make_task, task_row
 TASK_OWNER = 'hub_sim'
 
 
-class AdminHelpers:
-    """Direct database access for test setup and assertions."""
+class AdminHelpers(TagAdmin):
+    """Direct database access for test setup and assertions.
+
+    The tag and repo helpers come from :class:`~.admin_tags.TagAdmin`.
+    """
 
     def __init__(self, db_path: str, opts: HubOptions):
         self.db_path = db_path

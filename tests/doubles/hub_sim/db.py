@@ -100,6 +100,37 @@ CREATE TABLE IF NOT EXISTS task (
     weight REAL NOT NULL DEFAULT 1.0,
     UNIQUE (parent, label)
 );
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tag (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT UNIQUE NOT NULL,
+    arches TEXT,
+    perm_id INTEGER REFERENCES permissions(id),
+    locked INTEGER NOT NULL DEFAULT 0,
+    maven_support INTEGER NOT NULL DEFAULT 0,
+    maven_include_all INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tag_extra (
+    tag_id INTEGER NOT NULL REFERENCES tag(id),
+    key TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (tag_id, key)
+);
+CREATE TABLE IF NOT EXISTS repo (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tag_id INTEGER NOT NULL REFERENCES tag(id),
+    state INTEGER NOT NULL,
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    creation_time REAL NOT NULL,
+    state_time REAL NOT NULL,
+    dist INTEGER NOT NULL DEFAULT 0,
+    task_id INTEGER REFERENCES task(id),
+    opts TEXT NOT NULL,
+    custom_opts TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS buildroot (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     host_id INTEGER REFERENCES host(id),
@@ -109,7 +140,27 @@ CREATE TABLE IF NOT EXISTS buildroot (
     repo_id INTEGER,
     container_arch TEXT,
     create_time REAL NOT NULL,
-    retire_time REAL
+    retire_time REAL,
+    create_event INTEGER REFERENCES events(id),
+    retire_event INTEGER REFERENCES events(id)
+);
+CREATE TABLE IF NOT EXISTS rpminfo (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    release TEXT NOT NULL,
+    epoch INTEGER,
+    arch TEXT NOT NULL,
+    payloadhash TEXT,
+    size INTEGER,
+    buildtime INTEGER,
+    location TEXT
+);
+CREATE TABLE IF NOT EXISTS buildroot_listing (
+    buildroot_id INTEGER NOT NULL REFERENCES buildroot(id),
+    rpm_id INTEGER NOT NULL REFERENCES rpminfo(id),
+    is_update INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (buildroot_id, rpm_id)
 );
 CREATE TABLE IF NOT EXISTS scheduler_task_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

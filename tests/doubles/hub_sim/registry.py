@@ -12,8 +12,9 @@ import inspect
 
 import koji
 
-from . import (buildroots, host_calls, hosts, scheduler_calls, sessions,
-               task_calls, uploads, users)
+from . import (buildroot_rpms, buildroots, events, host_calls, hosts, repos,
+               runroot_calls, scheduler_calls, sessions, tags, task_calls,
+               uploads, users)
 
 
 def hello(ctx, *args):
@@ -61,7 +62,8 @@ HANDLERS = {
     'system.listMethods': list_methods,
 }
 for _module in (sessions, users, hosts, host_calls, task_calls,
-                scheduler_calls, buildroots, uploads):
+                scheduler_calls, buildroots, buildroot_rpms, uploads, events,
+                tags, repos, runroot_calls):
     HANDLERS.update(_module.EXPORTS)
 
 
