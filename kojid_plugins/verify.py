@@ -168,9 +168,16 @@ def connection_options(args: argparse.Namespace) -> Dict[str, Any]:
             options[name] = value
     options["noauth"] = bool(args.noauth
                              or options.get("authtype") == "noauth")
+    if (args.user is not None and not options.get("password")
+            and options.get("authtype") in (None, "password") and not options["noauth"]):
+        raise VerifyError("--user needs --password", EXIT_USAGE)
     options["timeout"] = args.timeout
 
-    parts = urlsplit(options.get("server") or "")
+    try:
+        parts = urlsplit(options.get("server") or "")
+        parts.port  # raises on a port out of range
+    except ValueError:
+        raise VerifyError("not a hub URL: %r" % options.get("server"), EXIT_USAGE) from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise VerifyError("not a hub URL: %r" % options.get("server"),
                           EXIT_USAGE)

@@ -308,3 +308,16 @@ def test_json_findings(hub, worker, tmp_path):
     gone = verify(tmp_path, "--server", hub.url, "--json", "worker-9")
     assert gone.returncode == 1
     assert json.loads(gone.stdout)["found"] is False
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--server", "http://[::1/kojihub"], "not a hub URL: 'http://[::1/kojihub'"),
+    (["--server", "http://127.0.0.1:99999/kojihub"], "not a hub URL"),
+    (["--server", "http://127.0.0.1:9/kojihub", "--user", "u"], "--user needs --password"),
+])
+def test_malformed_connection_settings_are_usage_errors(args, message):
+    done = subprocess.run([sys.executable, "-m", "kojid_plugins.cli", "verify", *args, "w1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
