@@ -113,7 +113,8 @@ def fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def write_atomic(target: str, chunks: Iterable[bytes], mode: int = 0o600) -> int:
+def write_atomic(target: str, chunks: Iterable[bytes], mode: int = 0o600,
+                 sync: bool = True) -> int:
     """Write ``chunks`` to ``target`` atomically.
 
     The temporary file is created 0600 in ``target``'s directory (so it
@@ -124,6 +125,8 @@ def write_atomic(target: str, chunks: Iterable[bytes], mode: int = 0o600) -> int
     :param target: the final path; its directory must exist
     :param chunks: the content, as an iterable of byte strings
     :param mode: the final permission bits
+    :param sync: flush the file and its directory to disk (power loss);
+        without it the rename still survives any process's death
     :returns: the number of bytes written
     :raises OSError: when writing, syncing or renaming fails
     """
@@ -142,7 +145,8 @@ def write_atomic(target: str, chunks: Iterable[bytes], mode: int = 0o600) -> int
                 size += len(chunk)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
         try:
@@ -150,5 +154,6 @@ def write_atomic(target: str, chunks: Iterable[bytes], mode: int = 0o600) -> int
         except OSError:
             pass
         raise
-    fsync_directory(directory)
+    if sync:
+        fsync_directory(directory)
     return size
