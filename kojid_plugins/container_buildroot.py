@@ -38,16 +38,11 @@ class ContainerBuildroot:
         self.containers: Optional[BuildrootContainers] = None
         self.selfcheck_error: Optional[str] = None
         self.selfcheck_at = 0.0
-        self.worker: Any = None
-
-    def worker_context(self) -> Any:
-        return self.worker
 
     # -- the worker ------------------------------------------------------------
 
     @hookimpl
     def kojid_worker_startup(self, worker: Any) -> None:
-        self.worker = worker
         host = worker.session.host.getHost()["name"]
         self.containers = BuildrootContainers(self.settings.socket, host,
                                               self.settings.podman["timeout"])

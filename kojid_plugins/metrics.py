@@ -102,13 +102,13 @@ class WorkerMetrics:
         if figures.get("lease_failures"):
             self.lease_failures.inc(figures["lease_failures"])
 
-    def collect(self, task_id: Optional[int] = None) -> int:
-        """Count the spooled reports (of one task, or all); how many."""
+    def collect(self, task_id: int) -> int:
+        """Count the reports one task's process spooled; how many."""
         try:
             names = os.listdir(self.spool_dir)
         except FileNotFoundError:
             return 0
-        prefix = "%d." % task_id if task_id is not None else ""
+        prefix = "%d." % task_id
         counted = 0
         for name in names:
             if not name.endswith(".json") or name.startswith(".") \
