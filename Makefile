@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KOJI ?= koji>=1.36,<1.37
 
-.PHONY: demo test bench lint compat venv clean
+.PHONY: demo test bench bench-containers lint compat venv clean
 
 venv:
 	@tools/bootstrap.sh $(VENV) "$(KOJI)"
@@ -17,6 +17,10 @@ test: venv
 
 bench: venv
 	$(PY) -m tools.bench_core
+
+# podman build roots: first output, removal, 20 at once
+bench-containers: venv
+	$(PY) -m tools.bench_containers
 
 # Static check: the code must run on Python 3.9 (kojid's Python on EL9).
 lint: venv

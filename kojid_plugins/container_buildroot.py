@@ -16,6 +16,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from . import wiring
+from .config import ConfigError
 from .containers import BuildrootContainers, PodmanError
 from .hookspec import hookimpl
 from .podman_settings import PodmanSettings, read_podman_settings
@@ -101,6 +102,45 @@ class ContainerBuildroot:
             return [{"name": "podman", "ok": False, "detail": self.selfcheck_error}]
         return [{"name": "podman", "ok": True, "detail": "podman %s at %s"
                  % (version, self.settings.socket)}]
+
+    # -- mock roots of stock tasks -----------------------------------------------
+
+    @hookimpl
+    def kojid_mock_config(self, task: Any, tag: str, arch: str,
+                          opts: Dict[str, Any]) -> Optional[List[str]]:
+        extra = self._tag_extra(task, tag)
+        try:
+            mode = self.settings.mock_mode(tag, extra)
+            if mode == "off":
+                return None
+            image = self.settings.image_for(tag, extra)
+        except ConfigError as error:
+            logger.error("mock root for %s: %s; mock builds it the usual way", tag, error)
+            return None
+        if not self.settings.allowed(image):
+            logger.error("mock root for %s: image %s is not allowed by %s [images] allowed; "
+                         "mock builds it the usual way", tag, image, self.settings.path)
+            return None
+        logger.info("mock root for %s (%s): %s from image %s", tag, arch, mode, image)
+        if mode == "bootstrap":
+            opts["bootstrap_image"] = image
+            opts["use_bootstrap"] = True
+            if self.settings.mock["image_ready"]:
+                return ["config_opts['bootstrap_image_ready'] = True"]
+            return None
+        return ["config_opts['use_buildroot_image'] = True",
+                "config_opts['buildroot_image'] = %r" % image]
+
+    @staticmethod
+    def _tag_extra(task: Any, tag: str) -> Optional[Dict[str, Any]]:
+        """The build tag's extra settings, when a task's session can ask."""
+        if task is None or not tag:
+            return None
+        try:
+            return task.session.getBuildConfig(tag).get("extra")
+        except Exception as error:
+            logger.warning("mock root for %s: could not read the tag's extra: %s", tag, error)
+            return None
 
     # -- tasks -----------------------------------------------------------------
 

@@ -9,7 +9,10 @@ Labels let kojid find and remove containers whose task process died.
 
 from __future__ import annotations
 
+import io
 import logging
+import os
+import tarfile
 from typing import Any, Dict, Iterable, List, Optional
 
 __all__ = ("BuildrootContainers", "PodmanError", "LABEL_TASK", "LABEL_BUILDROOT",
@@ -52,8 +55,6 @@ class BuildrootContainers:
     @property
     def client(self) -> Any:
         """A client of this process's own (a forked child never shares one)."""
-        import os
-
         if self._client is None or self._pid != os.getpid():
             self._client = _client(self.socket, self.timeout)
             self._pid = os.getpid()
@@ -94,6 +95,8 @@ class BuildrootContainers:
         try:
             container.start()
         except Exception as error:
+            # a container that never ran holds nothing worth keeping
+            self.remove(container)
             raise PodmanError("podman could not start container %s: %s"
                               % (container.id[:12], error)) from None
         # no read deadline: a build runs as long as it runs (kojid cancels it)
@@ -102,6 +105,32 @@ class BuildrootContainers:
             for chunk in container.logs(stdout=True, stderr=True, stream=False):
                 log.write(chunk if isinstance(chunk, bytes) else chunk.encode())
         return status
+
+    def copy_out(self, container: Any, path: str, dest_dir: str) -> str:
+        """Copy one regular file out of a (stopped) container into ``dest_dir``.
+
+        :return: the local path, named after ``path``'s last component
+        :raises PodmanError: when ``path`` is missing or not a regular file
+        """
+        try:
+            stream, _stat = container.get_archive(path)
+            archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+        except Exception as error:
+            raise PodmanError("no file %s in build root %s: %s"
+                              % (path, container.id[:12], error)) from None
+        member = archive.next()
+        if member is None or not member.isfile():
+            raise PodmanError("%s in build root %s is not a regular file"
+                              % (path, container.id[:12]))
+        local = os.path.join(dest_dir, os.path.basename(path.rstrip("/")))
+        source = archive.extractfile(member)
+        with open(local, "wb") as out:
+            while True:
+                chunk = source.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+        return local
 
     def remove(self, container: Any) -> None:
         """Stop at once and remove; a container already gone is fine."""

@@ -19,6 +19,17 @@ __all__ = ("SCHEMA", "PodmanSettings", "read_podman_settings")
 
 PLUGIN = "container_buildroot"
 
+#: what mock may take from an image: nothing, its bootstrap, or the build root
+MOCK_MODES = ("off", "bootstrap", "buildroot")
+
+
+def as_mock_mode(value: str) -> str:
+    """A :data:`MOCK_MODES` word, or empty (inherit ``[mock] mode``)."""
+    word = value.strip().lower()
+    if word and word not in MOCK_MODES:
+        raise ValueError("%r is not one of %s" % (value, ", ".join(MOCK_MODES)))
+    return word
+
 SCHEMA = (
     Section("podman", doc="the podman service", keys=(
         Key("socket", as_text, "unix:///run/podman/podman.sock",
@@ -44,8 +55,17 @@ SCHEMA = (
     Section("mounts", doc="extra mounts a runroot task may ask for", keys=(
         Key("safe_roots", as_words, "", "absolute paths below which extra mounts may lie"),
     )),
+    Section("mock", doc="image-based mock roots for stock build tasks", keys=(
+        Key("mode", as_mock_mode, "off",
+            "off, bootstrap (mock's bootstrap from the tag's image) or buildroot "
+            "(mock's build root from it; mock 6 or later)"),
+        Key("image_ready", as_bool, "no",
+            "the bootstrap image already has dnf: mock installs nothing into it"),
+    )),
     Section("tag", prefix=True, doc="per build tag", keys=(
         Key("image", as_text, "", "the image for this tag (the tag's extra container.image wins)"),
+        Key("mock", as_mock_mode, "", "[mock] mode for this tag (the tag's extra "
+            "container.mock wins)"),
     )),
 )
 
@@ -57,6 +77,7 @@ class PodmanSettings:
         self.podman = sections["podman"]
         self.images = sections["images"]
         self.limits = sections["limits"]
+        self.mock = sections["mock"]
         self.network = sections["network"]["enabled"]
         self.safe_roots = [os.path.normpath(r) for r in sections["mounts"]["safe_roots"]]
         self.tags = {name.split(":", 1)[1]: values for name, values in sections.items()
@@ -76,6 +97,19 @@ class PodmanSettings:
                               "container.image, or image in %s [tag:%s] or [images] default"
                               % (tag, self.path, tag))
         return image
+
+    def mock_mode(self, tag: str, extra: Optional[Dict[str, Any]]) -> str:
+        """The tag's extra ``container.mock``, else ``[tag:NAME] mock``, else
+        ``[mock] mode``.
+
+        :raises ConfigError: when the tag's extra names no known mode
+        """
+        mode = str((extra or {}).get("container.mock") or "").strip().lower() or \
+            self.tags.get(tag, {}).get("mock") or self.mock["mode"]
+        if mode not in MOCK_MODES:
+            raise ConfigError("tag %s: extra container.mock %r is not one of %s"
+                              % (tag, mode, ", ".join(MOCK_MODES)))
+        return mode
 
     def allowed(self, image: str) -> bool:
         return any(fnmatch.fnmatchcase(image, p) for p in self.images["allowed"])

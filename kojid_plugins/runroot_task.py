@@ -16,10 +16,11 @@ from typing import Any, Dict, List, Optional
 
 import koji
 import koji.tasks
+import koji.util
 
 from . import runtime
 from .config import ConfigError
-from .containers import LABEL_BUILDROOT, LABEL_KEEP, LABEL_TASK
+from .containers import LABEL_BUILDROOT, LABEL_KEEP, LABEL_TASK, PodmanError
 
 __all__ = ("RunRootTask",)
 
@@ -50,6 +51,14 @@ def run_script(packages: List[str], repo_url: Optional[str]) -> str:
               " > %s/rpms.tsv 2>/dev/null || true" % INSIDE,
               'exec "$@"']
     return "\n".join(lines) + "\n"
+
+
+def command_name(command: Any) -> str:
+    """What results name the command by, as stock runroot does: the base name
+    of its first word that is not a ``VAR=value`` setting."""
+    words = command.split() if isinstance(command, str) else [str(w) for w in command]
+    words = [w for w in words if "=" not in w]
+    return os.path.basename(words[0]) if words else "(none)"
 
 
 def read_rpms(path: str) -> List[Dict[str, Any]]:
@@ -96,7 +105,8 @@ class RunRootTask(koji.tasks.BaseTaskHandler):
         runtime.get_manager().hook.kojid_buildroot_created(task=self._context(),
                                                            buildroot=buildroot)
         try:
-            return self._run(plugin, buildroot, repo, command, packages, extra_mounts, keep)
+            return self._run(plugin, buildroot, repo, command, packages, extra_mounts, keep,
+                             upload_logs or [])
         finally:
             self.session.host.setBuildRootState(br_id, koji.BR_STATES["EXPIRED"])
             runtime.get_manager().hook.kojid_buildroot_destroyed(task=self._context(),
@@ -105,20 +115,32 @@ class RunRootTask(koji.tasks.BaseTaskHandler):
     # -- the steps ---------------------------------------------------------------
 
     def _arch(self, arch: str, config: Dict[str, Any]) -> str:
+        """``noarch`` means: the tag's first arch this host builds (as stock)."""
         if arch != "noarch":
             return arch
-        host_arches = (self.session.host.getHost().get("arches") or "").split()
-        tag_arches = (config.get("arches") or "").split()
-        common = [a for a in host_arches if a in tag_arches]
-        if not common:
-            raise koji.BuildError("no arch of this host (%s) is in tag %s (%s)"
-                                  % (" ".join(host_arches), config["name"],
-                                     " ".join(tag_arches)))
-        return koji.canonArch(common[0])
+        host_arches = self.session.host.getHost().get("arches")
+        if not host_arches:
+            raise koji.BuildError("No arch list for this host")
+        tag_arches = config.get("arches")
+        if not tag_arches:
+            raise koji.BuildError("No arch list for tag: %s" % config["name"])
+        mine = set(koji.canonArch(a) for a in host_arches.split())
+        for candidate in tag_arches.split():
+            if koji.canonArch(candidate) in mine:
+                return koji.canonArch(candidate)
+        raise koji.BuildError("host does not match tag arches: %s (%s)"
+                              % (config["name"], tag_arches))
 
     def _repo(self, root: str, repo_id: Optional[int]) -> Dict[str, Any]:
         if repo_id:
-            return self.session.repoInfo(repo_id, strict=True)
+            repo = self.session.repoInfo(repo_id, strict=True)
+            if repo["tag_name"] != root:
+                raise koji.BuildError("build tag (%s) does not match repo tag (%s)"
+                                      % (root, repo["tag_name"]))
+            if repo["state"] not in (koji.REPO_STATES["READY"], koji.REPO_STATES["EXPIRED"]):
+                raise koji.BuildError("repos in the %s state may not be used by runroot"
+                                      % koji.REPO_STATES[repo["state"]])
+            return repo
         repo = self.session.getRepo(root)
         if not repo:
             raise koji.BuildError("no ready repo for tag %s (regenerate it, or give "
@@ -153,7 +175,7 @@ class RunRootTask(koji.tasks.BaseTaskHandler):
 
     def _run(self, plugin: Any, buildroot: Dict[str, Any], repo: Dict[str, Any],
              command: Any, packages: List[str], mounts: List[Dict[str, Any]],
-             keep: bool) -> str:
+             keep: bool, upload_logs: List[str]) -> str:
         settings = plugin.settings
         work = self.workdir
         koji.ensuredir(work)
@@ -179,13 +201,28 @@ class RunRootTask(koji.tasks.BaseTaskHandler):
             self.session.host.updateBuildRootList(buildroot["id"],
                                                   read_rpms(os.path.join(work, "rpms.tsv")))
             self.uploadFile(log)
+            self._upload_logs(plugin, container, upload_logs)
         finally:
             if not keep:
                 plugin.containers.remove(container)
-        shown = command if isinstance(command, str) else " ".join(command)
+        name = command_name(command)
         if status != 0:
-            raise koji.BuildrootError("%s exited with status %d" % (shown, status))
-        return "%s completed successfully" % shown
+            raise koji.BuildrootError(koji.util.parseStatus(status << 8, name))
+        return "%s completed successfully" % name
+
+    def _upload_logs(self, plugin: Any, container: Any, paths: List[str]) -> None:
+        """Upload the files ``upload_logs`` names, read from the stopped container."""
+        if not paths:
+            return
+        outdir = os.path.join(self.workdir, "upload_logs")
+        koji.ensuredir(outdir)
+        for path in paths:
+            inside = "/" + path.lstrip("/")  # stock takes them relative to the root
+            try:
+                local = plugin.containers.copy_out(container, inside, outdir)
+            except PodmanError as error:
+                raise koji.GenericError("upload_logs: %s" % error) from None
+            self.uploadFile(local)
 
     def _context(self) -> Any:
         """The task as the hooks know it (made by kojid_plugins.wiring)."""

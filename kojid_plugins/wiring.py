@@ -21,6 +21,9 @@ Where each hook fires:
 ``shutdown``       ``kojid_task_reaped`` ("freed"), ``kojid_worker_shutdown``
 =================  =========================================================
 
+``koji.genMockConfig`` is wrapped as well (:mod:`.mock_config`):
+``kojid_mock_config`` for every mock configuration kojid writes.
+
 With no implementation registered every wrapper calls straight through,
 so kojid makes exactly the hub calls it makes stock.
 """
@@ -36,7 +39,7 @@ import koji
 import koji.daemon
 import koji.tasks
 
-from . import runtime
+from . import mock_config, runtime
 from .context import TaskContext, WorkerContext
 from .hookspec import TaskRefused
 from .task_outcome import OutcomeRecorder, exit_kind
@@ -244,6 +247,7 @@ def _wrap_run_task(original: Callable) -> Callable:
         row = self.__dict__.get("_kp_rows", {}).get(handler.id, {})
         task = TaskContext(worker_of(self), handler, row)
         handler.kojid_task = task  # for handlers that fire build-root hooks
+        mock_config.set_current_task(task)
         if not (runtime.has_impls("kojid_task_prepare")
                 or runtime.has_impls("kojid_task_finished")):
             return original(self, handler)
@@ -326,6 +330,7 @@ def install(cls: Any = None) -> bool:
         originals[name] = original
         setattr(cls, name, wrapper)
     setattr(cls, _MARK, originals)
+    mock_config.install()
     logger.info("kojid_plugins wired into %s.%s", cls.__module__, cls.__name__)
     return True
 
@@ -349,3 +354,4 @@ def uninstall(cls: Any = None) -> None:
         setattr(cls, name, original)
     if _MARK in cls.__dict__:
         delattr(cls, _MARK)
+    mock_config.uninstall()

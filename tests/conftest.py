@@ -35,7 +35,8 @@ def orch(tmp_path):
 
 @pytest.fixture
 def make_worker(tmp_path, hub):
-    """``make_worker(confs=..., plugins=..., kojid=...)``: a started worker."""
+    """``make_worker(confs=..., plugins=..., kojid=..., share_topdir=False)``:
+    a started worker (with ``share_topdir``, its topdir is the hub's)."""
     workers = []
 
     def make(name=None, start=True, **kwargs):
@@ -43,6 +44,8 @@ def make_worker(tmp_path, hub):
         name = name or "builder-%d-%d" % (os.getpid(), next(_names))
         hub.add_host(name, password=name + "-pw", arches=kwargs.pop("arches", "x86_64"),
                      channels=kwargs.pop("channels", ("default",)))
+        if kwargs.pop("share_topdir", False):  # the hub's /mnt/koji, as in Boxed Koji
+            kwargs["kojid"] = dict(kwargs.get("kojid") or {}, topdir=hub.topdir)
         worker = Worker(tmp_path / name, hub.url, name, name + "-pw", **kwargs)
         workers.append(worker)
         if start:

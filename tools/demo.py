@@ -4,11 +4,14 @@ Starts the hub and orch simulators on loopback, a worker (the kojid
 runner with the ``orch_resources`` and ``worker_health`` plugins),
 submits tasks with the real ``koji`` CLI (``sleep``, ``fork``, and a
 ``sleep`` that fails), shows which leases each task acquired and
-released, shows the worker with the real ``koji list-hosts``, stops orch
-for a moment to show the worker go not ready and come back, runs
-``koji-worker verify`` and ``koji-worker health``, stops the worker and
-checks that orch holds nothing.  Everything lives in a temporary directory, removed at the end
-(``--keep`` keeps it).  Exit status 0 means every check passed.
+released, runs a command in a podman build root with the stock
+``koji runroot`` CLI (:mod:`tools.demo_runroot`), shows the worker with
+the real ``koji list-hosts``, stops orch for a moment to show the worker
+go not ready and come back, runs ``koji-worker verify`` and
+``koji-worker health``, stops the worker and checks that orch holds
+nothing and no container is left.  Everything lives in a temporary
+directory, removed at the end (``--keep`` keeps it).  Exit status 0
+means every check passed.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import koji
 
 from tests.doubles.hub_sim import HubSimulator
 from tests.doubles.orch_sim import OrchSimulator
+from tests.doubles.podman_env import PodmanEnv, podman_env_down, podman_env_up
 from tests.doubles.worker import Worker, wait_until
+from tools import demo_runroot
 
 SLOTS = ["5a1e0000-0000-4000-8000-00000000000%d" % n for n in (1, 2)]
 SIGNING = "5e7e0000-0000-4000-8000-000000000001"
@@ -97,13 +102,19 @@ def lease_lines(log: str, task_id: int) -> List[str]:
 
 
 def run(base: Path) -> int:
-    say("== starting the hub and orch simulators on loopback")
+    say("== starting the private podman service (tools/podman-env.sh up)")
+    podman = podman_env_up()
+    say("  podman %s, build-root image %s" % (podman.url, podman.image))
+
+    say("\n== starting the hub and orch simulators on loopback")
     # a soft refusal keeps a task from its host for 5 s here (real hub: 900 s)
     hub = HubSimulator(str(base / "hub.sqlite"), str(base / "topdir"),
                        soft_refusal_timeout=5.0).start()
     orch = OrchSimulator(str(base / "orch.sqlite")).start()
     hub.add_user("admin", "demo-admin", perms=("admin",))
-    hub.add_host("worker-1", password="demo-worker", arches="x86_64")
+    hub.add_host("worker-1", password="demo-worker", arches="x86_64",
+                 channels=("default", "runroot"))
+    demo_runroot.prepare_hub(hub)
     for uuid in SLOTS:
         orch.add_resource(uuid, "build-slot-%s" % uuid[-1], content=b"slot token\n")
     orch.add_resource(SIGNING, "signing", content=b"-----BEGIN KEY-----\n", type="key")
@@ -112,20 +123,25 @@ def run(base: Path) -> int:
     conf = PLUGIN_CONF.format(orch=orch.url, base=base, slots=" ".join(SLOTS),
                               signing=SIGNING)
     worker = Worker(base / "worker-1", hub.url, "worker-1", "demo-worker",
-                    plugins=["orch_resources", "worker_health"],
+                    plugins=["orch_resources", "worker_health", "container_buildroot"],
                     confs={"orch_resources": conf,
-                           "worker_health": HEALTH_CONF.format(base=base / "worker-1")})
+                           "worker_health": HEALTH_CONF.format(base=base / "worker-1"),
+                           "container_buildroot": demo_runroot.plugin_conf(podman)},
+                    kojid={"topdir": hub.topdir})  # shared, as /mnt/koji is
     try:
-        return _drive(hub, orch, worker)
+        return _drive(hub, orch, worker, podman)
     finally:
         if worker.running():
             worker.stop()
         orch.stop()
         hub.stop()
+        podman_env_down()
 
 
-def _drive(hub: HubSimulator, orch: OrchSimulator, worker: Worker) -> int:
-    say("\n== starting worker-1: kojid runner + orch_resources plugin")
+def _drive(hub: HubSimulator, orch: OrchSimulator, worker: Worker,
+           podman: PodmanEnv) -> int:
+    say("\n== starting worker-1: kojid runner + orch_resources, worker_health, "
+        "container_buildroot")
     worker.start()
     worker.wait_log(r"kojid_plugins active in kojid pid")
 
@@ -140,6 +156,9 @@ def _drive(hub: HubSimulator, orch: OrchSimulator, worker: Worker) -> int:
         for line in lease_lines(log, task_id):
             say("    " + line)
 
+    runroot = demo_runroot.run(hub.url, podman, worker.name, koji_cli, say)
+    problems = _runroot_problems(hub, worker, runroot)
+
     say("\n== koji list-hosts (the real CLI, against the hub)")
     say(koji_cli(hub.url, "list-hosts").rstrip())
 
@@ -150,7 +169,30 @@ def _drive(hub: HubSimulator, orch: OrchSimulator, worker: Worker) -> int:
     code = worker.stop()
     held = orch.holders()
     say("  kojid exit status %s; leases still held in orch: %d" % (code, len(held)))
-    return _verdict(ids, states, log, held, code, readiness + verified)
+    return _verdict(ids, states, worker.log(), held, code, problems + readiness + verified)
+
+
+def _runroot_problems(hub: HubSimulator, worker: Worker, runroot: dict) -> List[str]:
+    problems = []
+    task_id = runroot["task_id"]
+    if "hello from a podman build root" not in runroot["output"]:
+        problems.append("runroot output lacks the command's line")
+    if task_id is None or koji.TASK_STATES[hub.task(task_id)["state"]] != "CLOSED":
+        problems.append("runroot task %s did not close" % task_id)
+    if runroot["leftovers"]:
+        problems.append("containers left behind: %s" % " ".join(runroot["leftovers"]))
+    if task_id is None:
+        return problems
+    try:
+        wait_until(lambda: any(" released " in line
+                               for line in lease_lines(worker.log(), task_id)),
+                   15, what="the runroot task's lease to be released")
+    except AssertionError as error:
+        problems.append(str(error))
+    say("  leases of runroot task %s:" % task_id)
+    for line in lease_lines(worker.log(), task_id):
+        say("    " + line)
+    return problems
 
 
 def _ready_flag(hub_url: str) -> str:

@@ -67,9 +67,10 @@ set_paths() {
 
 install_packages() {
     local missing=() pkg
-    for pkg in podman runc debootstrap; do
-        if ! command -v "$pkg" >/dev/null 2>&1; then
-            missing+=("$pkg")
+    # command:package; createrepo_c makes the rpm repos of the runroot tests
+    for pkg in podman:podman runc:runc debootstrap:debootstrap createrepo_c:createrepo-c; do
+        if ! command -v "${pkg%%:*}" >/dev/null 2>&1; then
+            missing+=("${pkg#*:}")
         fi
     done
     if [ ${#missing[@]} -eq 0 ]; then

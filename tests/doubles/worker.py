@@ -65,7 +65,7 @@ class Worker:
         self.proc: Optional[subprocess.Popen] = None
         self.log_path = self.base / "kojid.log"
         self.conf_dir = self.base / "plugins"
-        self.topdir = self.base / "topdir"
+        self.topdir = Path(self.kojid.get("topdir") or self.base / "topdir")
 
     # -- files -----------------------------------------------------------------
 
@@ -91,8 +91,9 @@ class Worker:
         return "\n".join(lines) + "\n"
 
     def write(self) -> Path:
-        for sub in ("work", "mock", "topdir", "plugins"):
+        for sub in ("work", "mock", "plugins"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
+        self.topdir.mkdir(parents=True, exist_ok=True)
         conf = self.base / "kojid.conf"
         conf.write_text(self.kojid_conf())
         for plugin, text in self.confs.items():
