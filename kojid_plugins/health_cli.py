@@ -89,6 +89,9 @@ def _summary(picture: Dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.conf_dir:
+        if not os.path.isdir(args.conf_dir):
+            sys.stderr.write("unhealthy: --conf-dir %s is not a directory\n" % args.conf_dir)
+            return UNHEALTHY
         os.environ[CONF_DIR_ENV] = args.conf_dir
     try:
         health = read_health_settings()["health"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any, Callable, Dict, List, Optional
@@ -54,8 +55,9 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError("not a positive number of seconds: %r" % text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("not a positive, finite number of seconds: %r"
+                                         % text)
     return value
 
 

@@ -306,3 +306,10 @@ def test_hundreds_of_forks_while_the_metrics_thread_is_busy(hub, key, make_worke
     wait_until(lambda: sample(scrape(port), "koji_worker_tasks_total", method="sleep",
                               outcome="closed") == 300, 20, what="all 300 counted")
     assert text
+
+
+def test_a_mistyped_conf_dir_is_unhealthy_naming_it(tmp_path):
+    done = health(tmp_path / "no-such-dir")
+    assert done.returncode == 1
+    assert done.stderr == "unhealthy: --conf-dir %s is not a directory\n" % (
+        tmp_path / "no-such-dir")

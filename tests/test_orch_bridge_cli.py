@@ -185,3 +185,11 @@ def test_installed_console_script(orch_sim):
     proc = run("health", url=orch_sim.url, command=[script])
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.decode())["status"] == "healthy"
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0"])
+def test_a_timeout_that_is_not_a_finite_positive_number_is_refused(orch_sim, value):
+    err = one_line_error(run("--timeout", value, "health", url=orch_sim.url), 2,
+                         "orch-bridge: argument --timeout: not a positive, finite number")
+    assert repr(value) in err
+    assert orch_sim.request_count() == 0
