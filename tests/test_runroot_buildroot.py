@@ -109,7 +109,7 @@ def test_upload_logs_are_read_from_the_build_root_and_uploaded(runroot_hub, make
     session = koji.ClientSession(runroot_hub.url, {"user": "admin", "password": "admin-pw"})
     session.login()
     task_id = session.runroot(TAG, "x86_64", "mkdir -p /tmp/out && echo built > "
-                              "/tmp/out/result.txt && echo note > /root/notes.log",
+                              "/tmp/out/result.txt && echo note > /root/notes.log && echo made",
                               upload_logs=["tmp/out/result.txt", "/root/notes.log"])
     wait_closed(runroot_hub, task_id)
     assert koji.TASK_STATES[runroot_hub.task(task_id)["state"]] == "CLOSED"
