@@ -1,7 +1,7 @@
 """kojid.conf from the template in ``etc/koji-worker/``, checked as kojid checks it.
 
 The template is plain kojid.conf text with ``${NAME}`` placeholders (see
-:data:`PLACEHOLDERS`).  A ``key = value`` line whose value comes out
+:data:`PLACEHOLDERS`; comment lines are left alone).  A ``key = value`` line whose value comes out
 empty is dropped so kojid keeps its default; ``KOJID_OPT_<NAME>``
 variables are added after the template's lines.  The result is parsed
 and every ``[kojid]`` value is checked with :mod:`kojid_plugins.kojid_options`
@@ -55,6 +55,9 @@ def _substitute(template: str, path: str, values: Mapping[str, str]
     """The rendered lines, and for each option the variable behind it."""
     lines, origin = [], {}
     for number, line in enumerate(template.splitlines(), 1):
+        if line.lstrip().startswith((";", "#")):
+            lines.append(line)  # comments are left as they are
+            continue
         names = _PLACEHOLDER.findall(line)
         for name in names:
             if name not in values:
