@@ -27,6 +27,7 @@ from . import plugins as plugin_checks
 from .ca import install_ca
 from .environment import WorkerEnv, read_environment
 from .errors import StartError
+from .kerberos import install_krb5_conf
 from .identity import Identity, check_out_identity, give_back
 from .registration import wait_for_host
 from .releases import Lease, journal_leases, release_all, remove_file
@@ -84,6 +85,7 @@ class Plan:
         environ = dict(os.environ)
         environ[DRAIN_FILE_ENV] = self.env.drain_file
         environ[CONF_DIR_ENV] = self.env["KOJID_PLUGINS_CONFDIR"]
+        install_krb5_conf(self.env, environ)
         return environ
 
 
@@ -121,9 +123,13 @@ def _state_dir(env: WorkerEnv) -> None:
 def _serve(plan: Plan, identity: Identity) -> int:
     """Run kojid to its end, then give everything back."""
     env = plan.env
-    supervisor = Supervisor(plan.kojid_argv(), plan.kojid_environ(), env, plan.journal_dir)
     try:
+        supervisor = Supervisor(plan.kojid_argv(), plan.kojid_environ(), env,
+                                plan.journal_dir)
         supervisor.start()
+    except StartError:
+        give_back(env, identity.uuid, identity.keytab)
+        raise
     except OSError as error:
         give_back(env, identity.uuid, identity.keytab)
         raise StartError("KOJID_COMMAND: cannot run %s: %s"

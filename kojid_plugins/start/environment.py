@@ -93,6 +93,13 @@ def _ip(text: str) -> str:
     return text
 
 
+def _hostport(text: str) -> str:
+    if text and not re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]+)?$",
+                             text):
+        raise ValueError("%r is not a host or host:port" % text)
+    return text
+
+
 def _words(text: str) -> List[str]:
     try:
         return shlex.split(text)
@@ -131,6 +138,8 @@ VARIABLES = (
     Variable("ORCH_SOURCE_ADDRESS", "", "local IP to call orch from (orch knows callers "
              "by address)", _ip),
     Variable("KRB5_REALM", None, "the Kerberos realm of the worker's principal", _realm),
+    Variable("KRB5_KDC", "", "host[:port] of the KDC; set: a krb5.conf for KRB5_REALM is "
+             "written (for a network without DNS records for it)", _hostport),
     Variable("KOJI_WORKER_KEYTAB", None, "orch resource UUID of the worker keytab", _uuid),
     Variable("KOJI_WORKER_PRINCIPAL", "worker/*@$KRB5_REALM",
              "the principal the keytab must hold (shell pattern)", _pattern),
