@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.doubles.fixtures_kdc import kdc, kerberos_hub  # noqa: F401
 from tests.doubles.hub_sim import HubSimulator
 from tests.doubles.orch_sim import OrchSimulator
 from tests.doubles.worker import Worker

@@ -3,8 +3,9 @@
 #
 #   tools/bootstrap.sh VENV [KOJI_SPEC]
 #
-# Installs the Debian packages koji's gssapi dependency builds against when
-# they are missing (root only), then the venv.  A stamp file makes a second
+# Installs the Debian packages koji's gssapi dependency builds against, and
+# the MIT KDC the tests run throwaway realms with, when they are missing
+# (root only, through tools/install-debs.sh), then the venv.  A stamp file makes a second
 # run with the same inputs a no-op.
 set -euo pipefail
 
@@ -14,7 +15,8 @@ python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 need_debs=()
-for deb in libkrb5-dev gcc python3-dev python3-venv krb5-user; do
+for deb in libkrb5-dev gcc python3-dev python3-venv krb5-user krb5-kdc krb5-admin-server \
+        openssl; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "ok installed" \
         || need_debs+=("$deb")
 done
@@ -24,8 +26,7 @@ if [ ${#need_debs[@]} -gt 0 ]; then
         exit 1
     fi
     echo "bootstrap: installing ${need_debs[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_debs[@]}" >/dev/null
+    "$here/tools/install-debs.sh" "${need_debs[@]}"
 fi
 
 stamp="$venv/.bootstrap-stamp"

@@ -47,17 +47,34 @@ class Worker:
     :param confs: plugin name -> text of its ``NAME.conf``
     :param kojid: extra ``[kojid]`` options
     :param env: extra environment
+    :param keytab: log in with this keytab (GSSAPI, as kojid does with
+        ``keytab``/``krb_principal``) instead of the password
+    :param principal: the keytab's principal (``krb_principal``)
+    :param serverca: CA file for an https hub (kojid's ``serverca``)
+
+    With a keytab, kojid.conf gets ``keytab``, ``krb_principal``,
+    ``serverca`` and a ``ccache`` of the worker's own, and no user or
+    password; pass the realm's variables in ``env`` (``Realm.env``).
     """
 
-    def __init__(self, base: Path, hub_url: str, name: str, password: str,
+    def __init__(self, base: Path, hub_url: str, name: str, password: Optional[str] = None,
                  plugins: Iterable[str] = ("orch_resources",),
                  confs: Optional[Dict[str, str]] = None,
                  kojid: Optional[Dict[str, str]] = None,
-                 env: Optional[Dict[str, str]] = None) -> None:
+                 env: Optional[Dict[str, str]] = None,
+                 keytab: Optional[str] = None, principal: Optional[str] = None,
+                 serverca: Optional[str] = None) -> None:
+        if keytab is None and password is None:
+            raise ValueError("worker %s needs a password or a keytab" % name)
+        if keytab is not None and not principal:
+            raise ValueError("worker %s: a keytab login needs its principal" % name)
         self.base = Path(base)
         self.name = name
         self.hub_url = hub_url
         self.password = password
+        self.keytab = keytab
+        self.principal = principal
+        self.serverca = serverca
         self.plugins = list(plugins)
         self.confs = dict(confs or {})
         self.kojid = dict(kojid or {})
@@ -76,19 +93,29 @@ class Worker:
             "topdir": str(self.topdir),
             "workdir": str(self.base / "work"),
             "mockdir": str(self.base / "mock"),
-            "user": self.name,
-            "password": self.password,
             "sleeptime": "1",
             "maxjobs": "5",
             "minspace": "1",
             "pluginpath": "%s:%s" % (dropins.path(), EXTRA_PLUGINS),
             "log_level": "INFO",
         }
+        options.update(self._credentials())
         if self.plugins:
             options["plugins"] = " ".join(self.plugins)
         options.update(self.kojid)
         lines = ["[kojid]"] + ["%s = %s" % item for item in options.items()]
         return "\n".join(lines) + "\n"
+
+    def _credentials(self) -> Dict[str, str]:
+        """The login keys of kojid.conf: user/password, or a keytab."""
+        if self.keytab is None:
+            creds = {"user": self.name, "password": str(self.password)}
+        else:
+            creds = {"keytab": str(self.keytab), "krb_principal": str(self.principal),
+                     "ccache": str(self.base / "krb5cc")}
+        if self.serverca:
+            creds["serverca"] = str(self.serverca)
+        return creds
 
     def write(self) -> Path:
         for sub in ("work", "mock", "topdir", "plugins"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import koji
 import koji.xmlrpcplus
 
-from . import db, hosts
+from . import db, hosts, krb_users
 from .admin_tags import TagAdmin
 from .context import CallContext, HubOptions
 from .sessions import Session
@@ -40,10 +40,17 @@ class AdminHelpers(TagAdmin):
 
     # users and hosts
 
-    def add_user(self, name, password, perms=()) -> int:
-        """Create (or update) a normal user with a password and perms."""
+    def add_user(self, name, password, perms=(), krb_principal=None) -> int:
+        """Create (or update) a normal user with a password and perms.
+
+        ``krb_principal`` maps a Kerberos principal to the user, for
+        GSSAPI logins (a hub with ``kerberos=``); ``password`` may be None.
+        """
         def run(ctx):
-            return _ensure_user(ctx.conn, name, password, perms)
+            user_id = _ensure_user(ctx.conn, name, password, perms)
+            if krb_principal:
+                krb_users.add_principal(ctx.conn, user_id, krb_principal)
+            return user_id
         return self._run(run)
 
     def grant(self, name, perm) -> None:
@@ -54,11 +61,12 @@ class AdminHelpers(TagAdmin):
         self._run(run)
 
     def add_host(self, name, arches='x86_64', capacity=2.0,
-                 channels=('default',), password=None) -> int:
+                 channels=('default',), password=None,
+                 krb_principal=None) -> int:
         """Create or update a host and its user; returns the host id.
 
         The host logs in as a user of the same name, whose password
-        defaults to the name too.
+        defaults to the name too, or with GSSAPI as ``krb_principal``.
         """
         if password is None:
             password = name
@@ -72,8 +80,12 @@ class AdminHelpers(TagAdmin):
                 host_id = existing['id']
                 ctx.conn.execute('UPDATE users SET password = ? WHERE id = ?',
                                  (password, existing['user_id']))
+                if krb_principal:
+                    krb_users.add_principal(ctx.conn, existing['user_id'],
+                                            krb_principal)
             else:
                 host_id = hosts.create_host(ctx, name, arches,
+                                            krb_principal=krb_principal,
                                             password=password)
             ctx.conn.execute('UPDATE host_config SET arches = ?, capacity = ?'
                              ' WHERE host_id = ?',

@@ -27,6 +27,8 @@ class HubOptions:
     soft_refusal_timeout: float = 900.0
     host_timeout: float = 900.0
     run_interval: float = 0.0
+    # LoginCreatesUser: an unknown Kerberos principal becomes a new user
+    login_creates_user: bool = True
 
 
 class CallContext:
@@ -34,12 +36,14 @@ class CallContext:
 
     def __init__(self, conn: sqlite3.Connection, opts: HubOptions,
                  session=None, method: str | None = None,
-                 remote_ip: str = '127.0.0.1'):
+                 remote_ip: str = '127.0.0.1', remote_user: str | None = None):
         self.conn = conn
         self.opts = opts
         self.session = session
         self.method = method
         self.remote_ip = remote_ip
+        # REMOTE_USER: the principal mod_auth_gssapi verified (ssllogin only)
+        self.remote_user = remote_user
 
     def workdir(self) -> str:
         """``koji.pathinfo.work()`` for this hub's topdir."""

@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS users (
     status INTEGER NOT NULL DEFAULT 0,
     usertype INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS user_krb_principals (
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    krb_principal TEXT UNIQUE NOT NULL,
+    PRIMARY KEY (user_id, krb_principal)
+);
 CREATE TABLE IF NOT EXISTS permissions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT UNIQUE NOT NULL,

@@ -71,8 +71,11 @@ class Dispatcher:
     # entry points
 
     def handle_rpc(self, headers, query: str, body: bytes,
-                   remote_ip: str) -> str:
-        """Answer an XML-RPC POST body with an XML-RPC response."""
+                   remote_ip: str, remote_user: str | None = None) -> str:
+        """Answer an XML-RPC POST body with an XML-RPC response.
+
+        ``remote_user`` is the principal the server verified (ssllogin).
+        """
         if not body:
             raise BadRequest('Empty request')
         try:
@@ -85,7 +88,7 @@ class Dispatcher:
         try:
             try:
                 result = self._run(conn, headers, query, remote_ip, method,
-                                   params, entries)
+                                   params, entries, remote_user)
                 response = koji.xmlrpcplus.dumps((result,), methodresponse=1)
             except Exception as exc:
                 fault = fault_of(exc)
@@ -122,7 +125,8 @@ class Dispatcher:
 
     # request steps
 
-    def _run(self, conn, headers, query, remote_ip, method, params, entries):
+    def _run(self, conn, headers, query, remote_ip, method, params, entries,
+             remote_user=None):
         if method in MULTICALL_NAMES:
             # the outer call is logged without its parameters: each inner
             # call gets its own entry, flagged as part of a multicall
@@ -142,10 +146,10 @@ class Dispatcher:
         def run(ctx):
             return registry.call(func, ctx, args, kwargs)
         return self._in_session(conn, headers, query, remote_ip, method,
-                                entry, run)
+                                entry, run, remote_user)
 
     def _in_session(self, conn, headers, query, remote_ip, method, entry,
-                    run):
+                    run, remote_user=None):
         """Validate the session, then run the call in its transaction."""
         creds = read_credentials(headers, query)
         with db.Transaction(conn):
@@ -154,7 +158,8 @@ class Dispatcher:
             entry.set_session(session)
         session.check_lock(method)
 
-        ctx = CallContext(conn, self.opts, session, method, remote_ip)
+        ctx = CallContext(conn, self.opts, session, method, remote_ip,
+                          remote_user)
         conn.execute('BEGIN IMMEDIATE')
         try:
             session.store_callnum()

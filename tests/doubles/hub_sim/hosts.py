@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import koji
 
-from . import db, users
+from . import db, krb_users, users
 from .values import apply_query_opts, convert_value, name_or_id_clause
 
 HOST_SQL = (
@@ -172,7 +172,11 @@ def create_host(ctx, hostname, arches, krb_principal=None, force=False,
         raise koji.GenericError('host already exists: %s' % hostname)
     default_channel = get_channel_id(ctx, 'default', strict=True)
 
-    user = users.get_user(ctx, hostname)
+    # the host's user may exist already (a login before add-host made it)
+    lookup = {'name': hostname}
+    if krb_principal:
+        lookup['krb_principal'] = krb_principal
+    user = users.get_user(ctx, lookup)
     if user:
         if user['usertype'] != koji.USERTYPES['HOST']:
             if force and user['usertype'] == koji.USERTYPES['NORMAL']:
@@ -186,12 +190,9 @@ def create_host(ctx, hostname, arches, krb_principal=None, force=False,
             ctx.conn.execute('UPDATE users SET password = ? WHERE id = ?',
                              (password, user_id))
     else:
-        cur = ctx.conn.execute(
-            'INSERT INTO users (name, password, status, usertype)'
-            ' VALUES (?, ?, ?, ?)',
-            (hostname, password, koji.USER_STATUS['NORMAL'],
-             koji.USERTYPES['HOST']))
-        user_id = cur.lastrowid
+        user_id = krb_users.create_user(ctx.conn, hostname, krb_principal,
+                                        usertype=koji.USERTYPES['HOST'],
+                                        password=password)
 
     cur = ctx.conn.execute('INSERT INTO host (user_id, name) VALUES (?, ?)',
                            (user_id, hostname))

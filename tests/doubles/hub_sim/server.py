@@ -5,21 +5,30 @@ chunks, every other POST is an XML-RPC call.  Like the hub's WSGI app,
 other verbs get 405, unreadable bodies 400, and every answer carries the
 ``Koji-Version`` header.  Connections are closed after each answer
 (HTTP/1.0), so stopping the server really refuses further calls.
+
+With an SSL context the server speaks https (the TLS handshake runs in
+the request's thread).  With a SPNEGO :class:`~.spnego.Acceptor`,
+``/kojihub/ssllogin`` is guarded as mod_auth_gssapi guards it on a real
+hub: no verified Negotiate token, 401; a verified one passes its
+principal to the call as REMOTE_USER.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import koji
 
 from .dispatch import BadRequest, Dispatcher
+from .spnego import Refused
 
 logger = logging.getLogger('hub_sim.server')
 HUB_PATHS = ('/kojihub', '/kojihub/ssllogin')
+LOGIN_PATH = '/kojihub/ssllogin'
 
 
 def check_loopback(address: str) -> None:
@@ -36,16 +45,35 @@ class HubHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, dispatcher: Dispatcher):
+    def __init__(self, address, dispatcher: Dispatcher, ssl_context=None,
+                 acceptor=None):
         check_loopback(address[0])
         self.dispatcher = dispatcher
+        self.ssl_context = ssl_context
+        self.acceptor = acceptor
         super().__init__(address, HubRequestHandler)
+
+    def get_request(self):
+        sock, address = super().get_request()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request, client_address):
+        logger.debug('request from %s failed', client_address, exc_info=True)
 
 
 class HubRequestHandler(BaseHTTPRequestHandler):
     """One HTTP request to the simulated hub."""
 
     server_version = 'hub_sim'
+    timeout = 60
+
+    def setup(self):
+        super().setup()
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
 
     def log_message(self, format, *args):
         logger.debug('%s - %s', self.address_string(), format % args)
@@ -80,26 +108,41 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b''
         dispatcher = self.server.dispatcher
         remote_ip = self.client_address[0]
+        remote_user, extra = None, []
+        if path.rstrip('/') == LOGIN_PATH and self.server.acceptor:
+            try:
+                remote_user, answer = self.server.acceptor.accept(
+                    self.headers.get('Authorization'))
+            except Refused as e:
+                logger.info('ssllogin from %s refused: %s', remote_ip, e)
+                self._reply(401, 'Unauthorized\n', 'text/plain',
+                            extra=[('WWW-Authenticate', 'Negotiate')])
+                return
+            extra.append(('WWW-Authenticate', answer))
         try:
             if self.headers.get('Content-Type') == 'application/octet-stream':
                 text = dispatcher.handle_upload(self.headers, query, body,
                                                 remote_ip)
             else:
                 text = dispatcher.handle_rpc(self.headers, query, body,
-                                             remote_ip)
+                                             remote_ip,
+                                             remote_user=remote_user)
         except BadRequest as e:
             self._reply(400, '%s\n' % e, 'text/plain')
             return
-        self._reply(200, text, 'text/xml')
+        self._reply(200, text, 'text/xml', extra=extra)
 
 
 class ServerThread:
     """Runs a HubHTTPServer in a daemon thread; can stop and restart."""
 
-    def __init__(self, dispatcher: Dispatcher, host: str, port: int):
+    def __init__(self, dispatcher: Dispatcher, host: str, port: int,
+                 ssl_context=None, acceptor=None):
         self.dispatcher = dispatcher
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
+        self.acceptor = acceptor
         self._server = None
         self._thread = None
 
@@ -110,7 +153,8 @@ class ServerThread:
     def start(self) -> None:
         if self._server is not None:
             return
-        self._server = HubHTTPServer((self.host, self.port), self.dispatcher)
+        self._server = HubHTTPServer((self.host, self.port), self.dispatcher,
+                                     self.ssl_context, self.acceptor)
         # remember the port picked for port 0 so a restart reuses it
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 import koji
 
-from . import db, users
+from . import db, krb_users, users
 
 RETRY_WHITELIST = (
     'host.taskWait', 'host.taskUnwait', 'host.taskSetWait', 'host.updateHost',
@@ -351,8 +351,19 @@ def login(ctx, user, password, opts=None, renew=False, exclusive=False):
 
 def sslLogin(ctx, proxyuser=None, proxyauthtype=None, renew=False,
              exclusive=None):
-    """No client certificates reach the simulator."""
-    raise koji.AuthError('could not verify client: None')
+    """GSSAPI login through /kojihub/ssllogin (no client certificates here).
+
+    Only a request whose SPNEGO token the server verified carries a
+    principal (``ctx.remote_user``); anything else fails as the hub does
+    when neither REMOTE_USER nor a verified certificate is present.
+    """
+    if not ctx.remote_user:
+        raise koji.AuthError('could not verify client: None')
+    if proxyuser:
+        # ProxyPrincipals is empty: nobody may log in other users
+        raise koji.AuthError('%s is not authorized to login other users'
+                             % ctx.remote_user)
+    return krb_users.gssapi_login(ctx, renew=renew, exclusive=exclusive)
 
 
 def logout(ctx, session_id=None):

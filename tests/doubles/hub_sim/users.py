@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import koji
 
-from . import db
+from . import db, krb_users
 
 
 def get_user(ctx, userInfo=None, strict=False, krb_princs=True,
@@ -34,8 +34,18 @@ def get_user(ctx, userInfo=None, strict=False, krb_princs=True,
         clauses.append('id = ?')
         values.append(data['id'])
     if data.get('name'):
-        clauses.append('name = ?')
+        if isinstance(userInfo, str):
+            # a string is a user name or a Kerberos principal
+            clauses.append('(name = ? OR id IN (SELECT user_id FROM'
+                           ' user_krb_principals WHERE krb_principal = ?))')
+            values.append(data['name'])
+        else:
+            clauses.append('name = ?')
         values.append(data['name'])
+    if data.get('krb_principal'):
+        clauses.append('id IN (SELECT user_id FROM user_krb_principals'
+                       ' WHERE krb_principal = ?)')
+        values.append(data['krb_principal'])
 
     sql = 'SELECT id, name, status, usertype FROM users'
     if clauses:
@@ -45,7 +55,7 @@ def get_user(ctx, userInfo=None, strict=False, krb_princs=True,
         raise koji.GenericError('No such user: %r' % (userInfo,))
     if user:
         if krb_princs:
-            user['krb_principals'] = []
+            user['krb_principals'] = krb_users.principals_of(ctx.conn, user['id'])
         if groups:
             user['groups'] = []
     return user
@@ -72,7 +82,8 @@ def getLoggedInUser(ctx):
         return None
     me = get_user(ctx, ctx.session.user_id)
     me['authtype'] = ctx.session.authtype
-    me['krb_principal'] = None
+    principals = krb_users.principals_of(ctx.conn, me['id'])
+    me['krb_principal'] = principals[0] if principals else None
     return me
 
 
