@@ -64,7 +64,7 @@ def test_missing_variable_is_one_line_naming_it(tmp_path, name):
     ("KOJI_HUB_URL", "ftp://hub/kojihub", "KOJI_HUB_URL: 'ftp://hub/kojihub' is not an"),
     ("KOJI_WORKER_KEYTAB", "koji-worker", "KOJI_WORKER_KEYTAB: 'koji-worker' is not an orch"),
     ("KOJI_TOP_DIR", "mnt/koji", "KOJI_TOP_DIR: 'mnt/koji' is not an absolute path"),
-    ("KOJI_WORKER_DRAIN_GRACE", "8", "KOJI_WORKER_DRAIN_GRACE: 8 s plus 4 s for"),
+    ("KOJI_WORKER_DRAIN_GRACE", "6", "KOJI_WORKER_DRAIN_GRACE: 6 s plus 5 s for stopping tasks"),
     ("KOJI_WORKER_PRINCIPAL", "worker/*@OTHER.REALM", "KOJI_WORKER_PRINCIPAL: 'worker/*@"),
     ("BUILDER_ARGS", "--verbose 'unclosed", "BUILDER_ARGS: cannot split"),
     ("KOJID_OPT_SLEEPTIME", "soon",
@@ -163,7 +163,7 @@ def test_defaults_when_only_the_required_variables_are_set(tmp_path):
     assert env["KOJI_WORKER_PLUGINS"] == ["orch_resources", "worker_health"]
     assert env["BUILDER_ARGS"] == ["--force-lock", "--verbose"]
     assert env["KOJID_COMMAND"] == ["/usr/sbin/kojid"]
-    assert (env["KOJI_WORKER_DRAIN_GRACE"], env["KOJI_WORKER_STOP_TIMEOUT"]) == (5, 10)
+    assert (env["KOJI_WORKER_DRAIN_GRACE"], env["KOJI_WORKER_STOP_TIMEOUT"]) == (4, 10)
     assert not env.uses_https
 
 

@@ -151,7 +151,7 @@ VARIABLES = (
              _words),
     Variable("KOJI_WORKER_REGISTER_TIMEOUT", "120",
              "seconds to wait until the hub knows the host", _seconds),
-    Variable("KOJI_WORKER_DRAIN_GRACE", "5",
+    Variable("KOJI_WORKER_DRAIN_GRACE", "4",
              "on SIGTERM, seconds running tasks get to finish", _seconds),
     Variable("KOJI_WORKER_STOP_TIMEOUT", "10",
              "the runtime's stop timeout: the drain and releases end within it", _seconds),
@@ -171,6 +171,10 @@ VARIABLES = (
 
 #: seconds of the stop timeout kept for the releases after kojid is gone
 RELEASE_RESERVE = 3.0
+#: seconds task processes get between SIGINT and SIGKILL once the grace is over
+TASK_KILL_WAIT = 1.0
+#: seconds kept at least for kojid's own shutdown (free tasks, shutdown hooks)
+KOJID_SHUTDOWN = 1.0
 
 
 class WorkerEnv:
@@ -233,13 +237,14 @@ def _kojid_options(environ: Mapping[str, str]) -> Dict[str, tuple]:
 
 def _check_timing(values: Dict[str, Any]) -> None:
     stop, grace = values["KOJI_WORKER_STOP_TIMEOUT"], values["KOJI_WORKER_DRAIN_GRACE"]
-    if stop < RELEASE_RESERVE + 1:
-        raise ConfigProblem("KOJI_WORKER_STOP_TIMEOUT: %g s leaves no time to release "
-                            "(at least %g)" % (stop, RELEASE_RESERVE + 1))
-    if grace + RELEASE_RESERVE + 1 > stop:
-        raise ConfigProblem("KOJI_WORKER_DRAIN_GRACE: %g s plus %g s for kojid's shutdown "
-                            "and releases exceeds KOJI_WORKER_STOP_TIMEOUT (%g s)"
-                            % (grace, RELEASE_RESERVE + 1, stop))
+    needed = TASK_KILL_WAIT + KOJID_SHUTDOWN + RELEASE_RESERVE
+    if stop < needed:
+        raise ConfigProblem("KOJI_WORKER_STOP_TIMEOUT: %g s leaves no time to stop kojid "
+                            "and release (at least %g)" % (stop, needed))
+    if grace + needed > stop:
+        raise ConfigProblem("KOJI_WORKER_DRAIN_GRACE: %g s plus %g s for stopping tasks, "
+                            "kojid's shutdown and releases exceeds KOJI_WORKER_STOP_TIMEOUT "
+                            "(%g s)" % (grace, needed, stop))
 
 
 def read_environment(environ: Optional[Mapping[str, str]] = None) -> WorkerEnv:

@@ -10,11 +10,15 @@ SIGINT starts the drain, timed from the signal (``t0``):
    kojid takes no new task;
 2. running tasks get ``KOJI_WORKER_DRAIN_GRACE`` seconds to finish
    (kojid's task children are watched);
-3. kojid gets SIGTERM: stock kojid stops what still runs, frees those
-   tasks on the hub and runs its shutdown hooks (which release leases);
-4. at ``t0 + KOJI_WORKER_STOP_TIMEOUT - RELEASE_RESERVE`` whatever is
-   left of kojid and its task children is killed, so that the releases,
-   done by the caller in parallel, still fit in the stop timeout.
+3. task processes still running get SIGINT (as kojid sends first, so
+   mock can clean up), all at once, then SIGKILL after ``TASK_KILL_WAIT``:
+   stock kojid would do this one task after the other, waiting 3 s or
+   more each, which does not fit in a stop timeout;
+4. kojid gets SIGTERM: it finds its task children gone, frees those tasks
+   on the hub and runs its shutdown hooks (which release leases);
+5. at ``t0 + KOJI_WORKER_STOP_TIMEOUT - RELEASE_RESERVE`` whatever is
+   left of kojid is killed, so that the releases, done by the caller in
+   parallel, still fit in the stop timeout.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ import time
 from typing import Dict, List, NamedTuple, Optional
 
 from ..lease_journal import LeaseJournal, process_alive
-from .environment import RELEASE_RESERVE, WorkerEnv
+from .environment import RELEASE_RESERVE, TASK_KILL_WAIT, WorkerEnv
 
-__all__ = ("Outcome", "Supervisor", "children_of")
+__all__ = ("Outcome", "Supervisor", "children_of", "running", "stop_tasks")
 
 logger = logging.getLogger("koji_worker.start")
 
@@ -69,14 +73,37 @@ def children_of(pid: int) -> List[int]:
     return found
 
 
-def _kill_group(pid: int) -> None:
-    """SIGKILL a task child's process group (kojid makes each its own)."""
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+def _signal_group(pid: int, signum: int) -> None:
+    """Signal a task child's process group (kojid makes each its own), else the child."""
+    for target in (os.killpg, os.kill):
         try:
-            target()
+            target(pid, signum)
             return
         except OSError:
             continue
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie waiting for kojid to reap it."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_tasks(pids: List[int], wait: float) -> None:
+    """SIGINT every task process group at once; SIGKILL what still runs after ``wait``."""
+    for pid in pids:
+        logger.warning("stopping task process %d (SIGINT)", pid)
+        _signal_group(pid, signal.SIGINT)
+    until = time.monotonic() + wait
+    while any(running(pid) for pid in pids) and time.monotonic() < until:
+        time.sleep(TICK / 2)
+    for pid in pids:
+        if running(pid):
+            logger.warning("task process %d ignored SIGINT; killing it", pid)
+            _signal_group(pid, signal.SIGKILL)
 
 
 class Supervisor:
@@ -142,16 +169,15 @@ class Supervisor:
         return sorted({e["pid"] for e in LeaseJournal(self.journal_dir).entries()
                        if process_alive(e["pid"], e.get("pid_start"))})
 
-    def _kill_everything(self, children: List[int]) -> None:
+    def _kill_everything(self) -> None:
         assert self.proc is not None
         if self.proc.poll() is None:
-            logger.error("kojid (pid %d) did not stop in time; killing it and %d task "
-                         "process(es)", self.proc.pid, len(children))
+            logger.error("kojid (pid %d) did not stop in time; killing it", self.proc.pid)
             self.proc.kill()
             self.proc.wait()
-        for pid in set(children) | set(self._leftover_tasks()):
-            logger.warning("stopping task process %d that kojid left running", pid)
-            _kill_group(pid)
+        for pid in self._leftover_tasks():
+            logger.warning("killing task process %d that kojid left running", pid)
+            _signal_group(pid, signal.SIGKILL)
 
     def _drain(self) -> Outcome:
         assert self.proc is not None and self.stop_asked is not None
@@ -163,16 +189,18 @@ class Supervisor:
 
         grace_end = t0 + self.env["KOJI_WORKER_DRAIN_GRACE"]
         while self.proc.poll() is None and time.monotonic() < grace_end:
-            if not children_of(self.proc.pid):
+            if not any(running(pid) for pid in children_of(self.proc.pid)):
                 break
             time.sleep(TICK)
-        running = children_of(self.proc.pid)
         if self.proc.poll() is None:
-            logger.warning("stopping kojid (pid %d) with %d task process(es) still running",
-                           self.proc.pid, len(running))
+            tasks = [pid for pid in children_of(self.proc.pid) if running(pid)]
+            if tasks:
+                logger.warning("grace over: %d task process(es) still running", len(tasks))
+                stop_tasks(tasks, TASK_KILL_WAIT)
+            logger.warning("stopping kojid (pid %d)", self.proc.pid)
             self.proc.send_signal(signal.SIGTERM)
-        status = self._wait_exit(kill_at)
-        self._kill_everything(running if status is None else [])
+        self._wait_exit(kill_at)
+        self._kill_everything()
         return Outcome(self.proc.returncode, True, t0 + stop - EXIT_MARGIN)
 
     def run(self) -> Outcome:
@@ -186,7 +214,7 @@ class Supervisor:
             if status is not None:
                 logger.error("kojid (pid %d) exited by itself with status %d",
                              self.proc.pid, status)
-                self._kill_everything([])
+                self._kill_everything()
                 return Outcome(status, False, time.monotonic() + RELEASE_RESERVE)
             time.sleep(TICK)
         return self._drain()
