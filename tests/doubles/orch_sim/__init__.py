@@ -30,7 +30,10 @@ live under ``/_sim/`` and are never faulted: ``POST/DELETE/GET
 Where it differs from orch on purpose: orch maps a checkout from
 127.0.0.1 to its own host address (so such a caller could not release);
 here every IP stands for itself.  orch gives each container its own
-instance of a ``worker`` resource; here every UUID has one holder.
+instance of a ``worker`` resource; here every UUID has one holder unless
+:meth:`OrchSimulator.use_kerberos` is on, which makes worker keytabs as
+orch does (per-container principal by scale index, kadmin, ``koji
+add-host``) in a test realm (:mod:`.worker_keytabs`).
 
 Run it standalone with::
 

@@ -36,6 +36,8 @@ class OrchApi:
         self.ca_pem = ca_pem
         self.auto_register = auto_register
         self.request_ids = request_ids
+        # set by OrchSimulator.use_kerberos: scaled worker keytabs in a realm
+        self.worker_keytabs: Optional[Any] = None
         self.routes: List[Tuple[str, "re.Pattern[str]", Any]] = [
             ("POST", re.compile(r"^%s/resource/([^/]+)$" % API), self.checkout),
             ("DELETE", re.compile(r"^%s/resource/([^/]+)$" % API), self.release),
@@ -137,6 +139,8 @@ class OrchApi:
             resource = self.store.resource(uuid)
             if resource is None:
                 return self.not_found(uuid)
+            if resource["type"] == "worker" and self.worker_keytabs is not None:
+                return self.checkout_worker(uuid, resource, who)
             held = self.store.holder(uuid)
             if held is not None:
                 if held["running"]:
@@ -151,6 +155,23 @@ class OrchApi:
         content_type = {"cert": "application/x-x509-ca-cert"}.get(
             resource["type"], "application/octet-stream")
         return Reply(200, bytes(resource["content"]), content_type, attachment=name)
+
+    def checkout_worker(self, uuid: str, resource: Dict[str, Any],
+                        who: Dict[str, Any]) -> Reply:
+        """A scaled worker keytab: one instance per container (see worker_keytabs)."""
+        if self.store.held_by(uuid, who["id"]) or not self.store.take(
+                uuid, who, per_container=True):
+            return self.error(409, "RESOURCE_ALREADY_CHECKED_OUT",
+                              "Resource is already checked out to another container",
+                              {"uuid": uuid, "container_id": "unknown"})
+        try:
+            content = self.worker_keytabs.provision(resource["name"], who)
+        except Exception as exc:
+            logger.warning("orch-sim: worker keytab for %s failed: %s", who["name"], exc)
+            self.store.drop(uuid, who["id"], "release-forced")
+            return self.error(500, "INTERNAL_ERROR", "Checkout failed: Failed to create resource")
+        return Reply(200, content, "application/octet-stream",
+                     attachment=resource["name"] + FILE_SUFFIX["worker"])
 
     def release(self, ip: str, uuid: str) -> Reply:
         if not UUID_RE.match(uuid):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -17,6 +18,7 @@ from .api import OrchApi, is_loopback
 from .faults import FaultInjection
 from .server import Handler, Server, Server6
 from .store import Store
+from .worker_keytabs import WorkerKeytabs
 
 logger = logging.getLogger("orch_sim")
 
@@ -145,15 +147,41 @@ class OrchSimulator(FaultInjection, AdminSurface):
         self._store.put_resource(uuid, type, name, description, bytes(content))
 
     def add_container(self, ip: str, name: Optional[str] = None,
-                      running: bool = True) -> Dict[str, Any]:
+                      running: bool = True, scale_index: Optional[int] = None,
+                      service: Optional[str] = None) -> Dict[str, Any]:
         """Register a container at ``ip``.
 
         :param ip: its address
         :param name: its name (default ``ctr-<ip>``)
         :param running: whether it runs
+        :param scale_index: its compose scale index (worker keytabs; default 0)
+        :param service: its compose service label (worker keytabs; default:
+            the worker resource's name)
         :returns: the container's record
         """
-        return self._store.put_container(ip, name, running)
+        self._store.put_container(ip, name, running)
+        if scale_index is not None or service is not None:
+            self._store.put_scale(ip, service, scale_index)
+        return self._store.container(ip) or {}
+
+    def use_kerberos(self, realm: Any, hub: Any, arches: str = "x86_64") -> "OrchSimulator":
+        """Serve ``worker`` resources as Boxed Koji's orch does, in ``realm``.
+
+        Each container checking a worker UUID out gets its own principal
+        ``worker/<service>-<scale index>@REALM`` (made with kadmin.local),
+        its keytab as the attachment, and a koji host of that name on
+        ``hub`` (``koji add-host --krb-principal``, run as
+        ``orch/orch@REALM``).  Several containers hold one worker UUID at
+        once, each its own instance.  See :mod:`.worker_keytabs`.
+
+        :param realm: a started :class:`tests.doubles.kdc.Realm`
+        :param hub: a HubSimulator started with ``kerberos=realm``
+        :param arches: the arches of the hosts it adds
+        :returns: the simulator
+        """
+        workdir = os.path.splitext(self.db_path)[0] + "-data"
+        self._api.worker_keytabs = WorkerKeytabs(realm, hub, workdir, arches)
+        return self
 
     def set_container_running(self, ip: str, running: bool) -> None:
         """Start or stop the container at ``ip`` (registering it if new).

@@ -20,9 +20,12 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE TABLE IF NOT EXISTS containers (
     ip TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
     running INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS container_scale (
+    ip TEXT PRIMARY KEY, service TEXT, scale_index INTEGER);
 CREATE TABLE IF NOT EXISTS checkouts (
-    uuid TEXT PRIMARY KEY, container_id TEXT NOT NULL, container_ip TEXT NOT NULL,
-    checked_out_at TEXT NOT NULL, since REAL NOT NULL);
+    uuid TEXT NOT NULL, container_id TEXT NOT NULL, container_ip TEXT NOT NULL,
+    checked_out_at TEXT NOT NULL, since REAL NOT NULL,
+    PRIMARY KEY (uuid, container_id));
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, action TEXT NOT NULL,
     uuid TEXT NOT NULL, container TEXT NOT NULL, ip TEXT NOT NULL);
@@ -78,7 +81,15 @@ class Store:
         return self.one("SELECT * FROM resources WHERE uuid = ?", (uuid,))
 
     def container(self, ip: str) -> Optional[Dict[str, Any]]:
-        return self.one("SELECT * FROM containers WHERE ip = ?", (ip,))
+        return self.one("SELECT k.*, s.service, s.scale_index FROM containers k "
+                        "LEFT JOIN container_scale s ON s.ip = k.ip WHERE k.ip = ?", (ip,))
+
+    def put_scale(self, ip: str, service: Optional[str], scale_index: Optional[int]) -> None:
+        """Record the compose service and scale index of the container at ``ip``."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO container_scale (ip, service, scale_index) VALUES (?, ?, ?) "
+                       "ON CONFLICT(ip) DO UPDATE SET service=excluded.service, "
+                       "scale_index=excluded.scale_index", (ip, service, scale_index))
 
     def put_container(self, ip: str, name: Optional[str], running: bool) -> Dict[str, Any]:
         cid = hashlib.sha256(("orch-sim container " + ip).encode()).hexdigest()
@@ -102,12 +113,24 @@ class Store:
             "k.name AS container, COALESCE(k.running, 0) AS running FROM checkouts c "
             "LEFT JOIN containers k ON k.id = c.container_id ORDER BY c.since")
 
-    def take(self, uuid: str, who: Dict[str, Any]) -> bool:
-        """Record a checkout; ``False`` if someone holds ``uuid`` already."""
+    def held_by(self, uuid: str, container_id: str) -> bool:
+        """Whether ``container_id`` holds ``uuid``."""
+        return self.one("SELECT 1 AS held FROM checkouts WHERE uuid = ? AND container_id = ?",
+                        (uuid, container_id)) is not None
+
+    def take(self, uuid: str, who: Dict[str, Any], per_container: bool = False) -> bool:
+        """Record a checkout; ``False`` if someone holds ``uuid`` already.
+
+        ``per_container``: each container holds its own instance (scaled
+        worker keytabs), so only the caller's own hold stands in the way.
+        """
         now = time.time()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
+        sql, args = "SELECT 1 FROM checkouts WHERE uuid = ?", (uuid,)
+        if per_container:
+            sql, args = sql + " AND container_id = ?", (uuid, who["id"])
         with self.transaction() as db:
-            if db.execute("SELECT 1 FROM checkouts WHERE uuid = ?", (uuid,)).fetchone():
+            if db.execute(sql, args).fetchone():
                 return False
             db.execute("INSERT INTO checkouts VALUES (?, ?, ?, ?, ?)",
                        (uuid, who["id"], who["ip"], stamp, now))
