@@ -2,9 +2,10 @@
 logins, the orch simulator (serving the worker keytab and the CA certificate),
 and the kojid runner (stock TaskManager) as the kojid it runs.
 
-The worker keytab is made in the test realm with kadmin.local; orch's part
-of registration (``koji add-host NAME ARCH --krb-principal P``) is done on
-the hub simulator when the keytab resource is defined.
+orch makes each container's worker principal with kadmin.local and
+registers the host on the hub with the koji CLI at checkout
+(``OrchSimulator.use_kerberos``), as Boxed Koji's orch does; the error
+cases serve a fixed keytab made in the realm instead.
 """
 
 from __future__ import annotations
@@ -27,30 +28,50 @@ SLOT_UUID = "8b2d1f63-4c8e-4a1f-8d3b-6e7f8091a2bc"
 WORKER = "worker/koji-worker-1"
 
 
+def orch_serving_ca(tmp_path, hub):
+    """orch serving the CA that signed the hub's certificate (Boxed Koji's layout)."""
+    pem = Path(hub.serverca).read_bytes()
+    sim = OrchSimulator(str(tmp_path / "orch.sqlite"), ca_pem=pem)
+    sim.add_resource(SLOT_UUID, "build-slot", b"slot\n", type="file")
+    return sim
+
+
 @pytest.fixture
 def orch_ca(tmp_path, kerberos_hub):
-    """orch serving the CA that signed the hub's certificate (Boxed Koji's layout)."""
-    pem = Path(kerberos_hub.serverca).read_bytes()
-    sim = OrchSimulator(str(tmp_path / "orch.sqlite"), ca_pem=pem).start()
-    sim.add_resource(SLOT_UUID, "build-slot", b"slot\n", type="file")
+    """orch with a fixed worker keytab (defined by each test)."""
+    sim = orch_serving_ca(tmp_path, kerberos_hub).start()
     yield sim
     sim.stop()
 
 
-def define_worker_keytab(kdc, hub, orch, tmp_path, principal=WORKER, register=True):
-    """A keytab for ``principal`` served as the worker resource; the host registered."""
+@pytest.fixture
+def krb_orch(tmp_path, kdc, kerberos_hub):
+    """orch making a worker identity per container, registering its host."""
+    sim = orch_serving_ca(tmp_path, kerberos_hub)
+    sim.add_resource(KEYTAB_UUID, "koji-worker", type="worker")
+    for index in (1, 2):
+        sim.add_container("127.0.0.%d" % (index + 1), "koji-worker-%d" % index,
+                          scale_index=index, service="koji-worker")
+    sim.use_kerberos(kdc, kerberos_hub).start()
+    yield sim
+    sim.stop()
+
+
+def define_fixed_keytab(kdc, orch, tmp_path, principal=WORKER):
+    """A keytab for ``principal`` served as a plain file; no host registered."""
     keytab = tmp_path / ("made-%s.keytab" % principal.replace("/", "_"))
     full = kdc.add_principal(principal, keytab_path=keytab)
-    orch.add_resource(KEYTAB_UUID, "koji-worker", keytab.read_bytes(), type="worker")
-    if register:
-        hub.add_host(principal, arches="noarch x86_64", krb_principal=full)
+    orch.add_resource(KEYTAB_UUID, "koji-worker", keytab.read_bytes(), type="file")
     return full
 
 
-def orch_conf(base, source):
-    return ("[orch]\nsource_address = %s\ntimeout = 5\nresource_dir = %s\njournal_dir = %s\n"
-            "[resource:slot]\nuuid = %s\n[lease:sleepers]\nmethods = sleep\n"
-            "resources = slot\n" % (source, base / "resources", base / "leases", SLOT_UUID))
+def orch_conf(base, source, leases=True):
+    text = ("[orch]\nsource_address = %s\ntimeout = 5\nresource_dir = %s\njournal_dir = %s\n"
+            % (source, base / "resources", base / "leases"))
+    if leases:
+        text += ("[resource:slot]\nuuid = %s\n[lease:sleepers]\nmethods = sleep\n"
+                 "resources = slot\n" % SLOT_UUID)
+    return text
 
 
 def health_conf(base):
@@ -58,12 +79,13 @@ def health_conf(base):
             % (base / "state" / "status.json", base / "state" / "kojid.pid"))
 
 
-def make_worker(tmp_path, kdc, hub, orch, source="127.0.0.2", **extra):
-    base = tmp_path / "w1"
+def make_worker(tmp_path, kdc, hub, orch, source="127.0.0.2", name="w1", leases=True,
+                **extra):
+    base = tmp_path / name
     env = StartedWorker.environment(base, hub.url, orch.url, kdc.name, KEYTAB_UUID, source)
     env.update(kdc.env)
     env.update(extra)
-    return StartedWorker(base, env, confs={"orch_resources": orch_conf(base, source),
+    return StartedWorker(base, env, confs={"orch_resources": orch_conf(base, source, leases),
                                            "worker_health": health_conf(base)})
 
 
@@ -82,8 +104,9 @@ def wait_task(hub, task_id, states, timeout=60.0):
 
 
 def test_start_registers_runs_a_task_and_drains_releasing_everything(
-        tmp_path, kdc, kerberos_hub, orch_ca, started):
-    principal = define_worker_keytab(kdc, kerberos_hub, orch_ca, tmp_path)
+        tmp_path, kdc, kerberos_hub, krb_orch, started):
+    orch_ca = krb_orch
+    principal = "%s@%s" % (WORKER, kdc.name)
     worker = make_worker(tmp_path, kdc, kerberos_hub, orch_ca,
                          KOJI_WORKER_DRAIN_GRACE="2")
     started.append(worker.start())
@@ -116,8 +139,8 @@ def test_start_registers_runs_a_task_and_drains_releasing_everything(
 
 
 def test_drain_lets_a_short_task_finish_and_takes_no_new_one(
-        tmp_path, kdc, kerberos_hub, orch_ca, started):
-    define_worker_keytab(kdc, kerberos_hub, orch_ca, tmp_path)
+        tmp_path, kdc, kerberos_hub, krb_orch, started):
+    orch_ca = krb_orch
     worker = make_worker(tmp_path, kdc, kerberos_hub, orch_ca,
                          KOJI_WORKER_DRAIN_GRACE="5")
     started.append(worker.start())
@@ -139,15 +162,15 @@ def test_drain_lets_a_short_task_finish_and_takes_no_new_one(
 
 
 def test_a_keytab_for_another_principal_is_given_back_and_named(
-        tmp_path, kdc, kerberos_hub, orch_ca, started):
-    define_worker_keytab(kdc, kerberos_hub, orch_ca, tmp_path, principal="compile/b1",
-                         register=False)
-    worker = make_worker(tmp_path, kdc, kerberos_hub, orch_ca)
+        tmp_path, kdc, kerberos_hub, krb_orch, started):
+    orch_ca = krb_orch
+    worker = make_worker(tmp_path, kdc, kerberos_hub, orch_ca,
+                         KOJI_WORKER_PRINCIPAL="compile/*@" + kdc.name)
     started.append(worker.start())
     assert worker.proc.wait(60) == 1
     last = worker.log().strip().splitlines()[-1]
-    assert last == ("koji-worker start: the worker keytab holds compile/b1@%s, not the "
-                    "expected worker/*@%s; it was given back to orch" % (kdc.name, kdc.name))
+    assert last == ("koji-worker start: the worker keytab holds %s@%s, not the expected "
+                    "compile/*@%s; it was given back to orch" % (WORKER, kdc.name, kdc.name))
     assert orch_ca.holders() == []
     assert (KEYTAB_UUID, "release") in [(e["uuid"], e["action"]) for e in orch_ca.history()]
     assert not os.path.exists(worker.env["KOJID_KEYTAB"])
@@ -155,7 +178,7 @@ def test_a_keytab_for_another_principal_is_given_back_and_named(
 
 def test_a_host_the_hub_never_learns_of_times_out_and_gives_the_keytab_back(
         tmp_path, kdc, kerberos_hub, orch_ca, started):
-    define_worker_keytab(kdc, kerberos_hub, orch_ca, tmp_path, register=False)
+    define_fixed_keytab(kdc, orch_ca, tmp_path)
     worker = make_worker(tmp_path, kdc, kerberos_hub, orch_ca,
                          KOJI_WORKER_REGISTER_TIMEOUT="2")
     started.append(worker.start())
@@ -164,3 +187,30 @@ def test_a_host_the_hub_never_learns_of_times_out_and_gives_the_keytab_back(
     assert "still does not know %s@%s as a host after 2 s" % (WORKER, kdc.name) in last
     assert last.endswith("the worker keytab was given back to orch")
     assert orch_ca.holders() == []
+
+
+def test_two_workers_started_at_once_get_two_identities(
+        tmp_path, kdc, kerberos_hub, krb_orch, started):
+    # no lease rule: the one build slot would let a single task run at a time
+    workers = [make_worker(tmp_path, kdc, kerberos_hub, krb_orch, source="127.0.0.%d" % n,
+                           name="w%d" % n, leases=False) for n in (2, 3)]
+    for worker in workers:
+        started.append(worker.start())
+    for worker in workers:
+        worker.wait_log(r"started kojid")
+
+    found = [principals(w.env["KOJID_KEYTAB"]) for w in workers]
+    assert found == [["worker/koji-worker-1@%s" % kdc.name],
+                     ["worker/koji-worker-2@%s" % kdc.name]]
+    # both logged in with their own keytab and report ready under their own host name
+    for n in (1, 2):
+        wait_until(lambda: (kerberos_hub.get_host("worker/koji-worker-%d" % n) or {}
+                            ).get("ready"), 60, what="host %d ready" % n)
+    tasks = [kerberos_hub.make_task("sleep", [0]) for _ in range(4)]
+    for task in tasks:
+        wait_task(kerberos_hub, task, ["CLOSED"])
+
+    for worker in workers:
+        worker.proc.send_signal(15)
+    assert [w.proc.wait(15) for w in workers] == [0, 0]
+    assert krb_orch.holders() == []
