@@ -214,3 +214,18 @@ def test_two_workers_started_at_once_get_two_identities(
         worker.proc.send_signal(15)
     assert [w.proc.wait(15) for w in workers] == [0, 0]
     assert krb_orch.holders() == []
+
+
+def test_kojid_exiting_by_itself_still_gives_the_keytab_back(
+        tmp_path, kdc, kerberos_hub, krb_orch, started):
+    worker = make_worker(tmp_path, kdc, kerberos_hub, krb_orch)
+    started.append(worker.start())
+    worker.wait_log(r"started kojid")
+    wait_until(lambda: (kerberos_hub.get_host(WORKER) or {}).get("ready"), 60,
+               what="the host ready")
+    kerberos_hub.expire_session(WORKER)  # kojid quits on an expired session, status 1
+
+    assert worker.proc.wait(60) == 1
+    assert "kojid (pid" in worker.log() and "exited by itself with status 1" in worker.log()
+    assert krb_orch.holders() == []
+    assert not os.path.exists(worker.env["KOJID_KEYTAB"])
