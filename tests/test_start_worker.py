@@ -229,3 +229,19 @@ def test_kojid_exiting_by_itself_still_gives_the_keytab_back(
     assert "kojid (pid" in worker.log() and "exited by itself with status 1" in worker.log()
     assert krb_orch.holders() == []
     assert not os.path.exists(worker.env["KOJID_KEYTAB"])
+
+
+def test_sigterm_while_waiting_for_the_hub_gives_the_keytab_back(
+        tmp_path, kdc, kerberos_hub, orch_ca, started):
+    define_fixed_keytab(kdc, orch_ca, tmp_path)
+    worker = make_worker(tmp_path, kdc, kerberos_hub, orch_ca)
+    started.append(worker.start())
+    worker.wait_log("waiting up to 30 s for the hub")
+    worker.proc.send_signal(15)
+
+    assert worker.proc.wait(15) == 0
+    assert worker.log().strip().splitlines()[-1] == (
+        "koji-worker start: stopped by SIGTERM before kojid started; "
+        "the worker keytab was given back to orch")
+    assert orch_ca.holders() == []
+    assert not os.path.exists(worker.env["KOJID_KEYTAB"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from typing import Dict, List, Optional
 
@@ -26,7 +27,7 @@ from ..orch_settings import read_settings
 from . import plugins as plugin_checks
 from .ca import install_ca
 from .environment import WorkerEnv, read_environment
-from .errors import StartError
+from .errors import StartError, Stopped
 from .kerberos import install_krb5_conf
 from .identity import Identity, check_out_identity, give_back
 from .registration import wait_for_host
@@ -149,9 +150,16 @@ def _serve(plan: Plan, identity: Identity) -> int:
     return outcome.status if outcome.status > 0 else 1
 
 
+def _stop_before_kojid(signum: int, _frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
 def run(args: argparse.Namespace) -> int:
     """The subcommand: 0 after a clean drain, else the failure's status."""
     _setup_logging()
+    # until kojid runs, a stop signal ends the start-up (the keytab is given back)
+    signal.signal(signal.SIGTERM, _stop_before_kojid)
+    signal.signal(signal.SIGINT, _stop_before_kojid)
     try:
         env = read_environment()
         plan = Plan(env)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ("StartError", "ConfigProblem", "EXIT_CONFIG", "EXIT_FAILED")
+__all__ = ("StartError", "ConfigProblem", "Stopped", "EXIT_CONFIG", "EXIT_FAILED")
 
 #: a variable, the template or a plugin's configuration is wrong (sysexits EX_CONFIG)
 EXIT_CONFIG = 78
@@ -27,3 +27,10 @@ class ConfigProblem(StartError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, EXIT_CONFIG)
+
+
+class Stopped(StartError):
+    """SIGTERM or SIGINT came before kojid started: a clean stop (status 0)."""
+
+    def __init__(self, signame: str) -> None:
+        super().__init__("stopped by %s before kojid started" % signame, 0)

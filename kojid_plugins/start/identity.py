@@ -17,7 +17,7 @@ from typing import NamedTuple
 from orch_bridge import OrchClient, OrchConflict, OrchError
 
 from .environment import RELEASE_RESERVE, WorkerEnv
-from .errors import StartError
+from .errors import StartError, Stopped
 from .keytab import KeytabError, expected_principal
 from .releases import Lease, release_all, remove_file
 
@@ -71,6 +71,9 @@ def check_out_identity(env: WorkerEnv, client: OrchClient) -> Identity:
     uuid, wanted = env["KOJI_WORKER_KEYTAB"], env["KOJID_KEYTAB"]
     try:
         path = _checkout(client, uuid, wanted)
+    except Stopped:
+        give_back(env, uuid, wanted)  # the answer may have come: hold nothing
+        raise
     except OrchError as error:
         raise StartError("cannot check the worker keytab out of orch: %s" % error) from None
     except OSError as error:

@@ -76,8 +76,8 @@ def wait_for_host(hub_url: str, principal: str, timeout: float,
             try:
                 name = _ask(session, principal)
                 last_error = None
-            except RegistrationError:
-                raise
+            except StartError:
+                raise  # a plain user, or a stop signal
             except Exception as error:  # connection refused, faults, TLS trouble
                 name, last_error = None, error
             if name:
