@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KOJI ?= koji>=1.36,<1.37
 
-.PHONY: demo test bench bench-containers lint compat venv clean
+.PHONY: demo test bench bench-containers lint compat venv clean \
+	up status logs-worker shell-worker down
 
 venv:
 	@tools/bootstrap.sh $(VENV) "$(KOJI)"
@@ -22,9 +23,11 @@ bench: venv
 bench-containers: venv
 	$(PY) -m tools.bench_containers
 
-# Static check: the code must run on Python 3.9 (kojid's Python on EL9).
+# Static checks: the code must run on Python 3.9 (kojid's Python on EL9);
+# hadolint on the Dockerfile, shellcheck on every shell script, compose.yaml parses.
 lint: venv
 	$(VENV)/bin/vermin --no-tips --violations -t=3.9- kojid_plugins orch_bridge tests tools
+	tools/lint.sh $(VENV)
 
 # The suite against another koji release, in its own venv:
 #   make compat KOJI_VERSION=1.34.3
@@ -32,6 +35,37 @@ compat:
 	@test -n "$(KOJI_VERSION)" || { echo "usage: make compat KOJI_VERSION=1.34.3" >&2; exit 2; }
 	@tools/bootstrap.sh .venv-koji$(KOJI_VERSION) "koji==$(KOJI_VERSION)"
 	.venv-koji$(KOJI_VERSION)/bin/python -m pytest -q
+
+# The worker image beside a Boxed Koji deployment (see "Worker image" in the README):
+#   make up PROFILE=workers [WORKERS=2]   then   make status | logs-worker | shell-worker | down
+# (Boxed Koji's README writes "make up --profile workers"; make itself rejects
+# --profile as an unknown option, so the profile is a make variable here.)
+COMPOSE ?= podman-compose
+COMPOSE_FILE ?= compose.yaml
+PROJECT_NAME ?= koji-worker
+PROFILE ?=
+WORKERS ?= 1
+# which instance make shell-worker opens when several run
+INDEX ?= 1
+# status, logs, shell and down always see the workers, whatever PROFILE says
+compose = $(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT_NAME)
+workers = $(compose) --profile workers
+
+up:
+	$(compose) $(if $(PROFILE),--profile $(PROFILE)) up -d \
+		$(if $(filter workers,$(PROFILE)),--scale koji-worker=$(WORKERS))
+
+status:
+	$(workers) ps
+
+logs-worker:
+	$(workers) logs -f koji-worker
+
+shell-worker:
+	$(workers) exec --index $(INDEX) koji-worker /bin/bash
+
+down:
+	$(workers) down
 
 clean:
 	rm -rf .venv .venv-koji* .pytest_cache

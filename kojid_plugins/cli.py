@@ -26,6 +26,7 @@ EXIT_INTERRUPTED = 130
 SUBCOMMANDS: Dict[str, str] = {
     "verify": "kojid_plugins.verify",
     "health": "kojid_plugins.health_cli",
+    "start": "kojid_plugins.start.command",
 }
 
 
