@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -36,9 +37,10 @@ class HubHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, dispatcher: Dispatcher):
+    def __init__(self, address, dispatcher: Dispatcher, outages=None):
         check_loopback(address[0])
         self.dispatcher = dispatcher
+        self.outages = outages
         super().__init__(address, HubRequestHandler)
 
 
@@ -78,6 +80,12 @@ class HubRequestHandler(BaseHTTPRequestHandler):
 
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length) if length else b''
+        outages = self.server.outages
+        if outages is not None and outages.should_cut(body):
+            # the hub died with this call in flight: no answer at all
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         dispatcher = self.server.dispatcher
         remote_ip = self.client_address[0]
         try:
@@ -96,8 +104,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
 class ServerThread:
     """Runs a HubHTTPServer in a daemon thread; can stop and restart."""
 
-    def __init__(self, dispatcher: Dispatcher, host: str, port: int):
+    def __init__(self, dispatcher: Dispatcher, host: str, port: int,
+                 outages=None):
         self.dispatcher = dispatcher
+        self.outages = outages
         self.host = host
         self.port = port
         self._server = None
@@ -110,7 +120,8 @@ class ServerThread:
     def start(self) -> None:
         if self._server is not None:
             return
-        self._server = HubHTTPServer((self.host, self.port), self.dispatcher)
+        self._server = HubHTTPServer((self.host, self.port), self.dispatcher,
+                                     self.outages)
         # remember the port picked for port 0 so a restart reuses it
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,

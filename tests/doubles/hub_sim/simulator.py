@@ -20,6 +20,7 @@ from . import db
 from .admin import AdminHelpers
 from .context import HubOptions
 from .dispatch import Dispatcher
+from .outages import OutagePlan
 from .server import ServerThread, check_loopback
 
 
@@ -38,6 +39,8 @@ class HubSimulator(AdminHelpers):
         self.topdir = topdir
         self.dispatcher = Dispatcher(db_path, opts)
         self._server = ServerThread(self.dispatcher, host, port)
+        self.outages = OutagePlan(self._server.stop, self._server.start)
+        self._server.outages = self.outages
 
     @property
     def host(self) -> str:
@@ -62,7 +65,8 @@ class HubSimulator(AdminHelpers):
         return self
 
     def stop(self) -> None:
-        """Stop listening (the database is kept)."""
+        """Stop listening (the database is kept); outages are disarmed."""
+        self.outages.clear(come_back=False)
         self._server.stop()
 
     def set_down(self, down: bool) -> None:
@@ -71,6 +75,15 @@ class HubSimulator(AdminHelpers):
             self.stop()
         else:
             self.start()
+
+    def down_at(self, method: str, seconds: float) -> None:
+        """Die when the next ``method`` call arrives (it gets no answer);
+        listen again ``seconds`` later (see :mod:`.outages`)."""
+        self.outages.arm(method, seconds)
+
+    def down_for(self, seconds: float) -> None:
+        """Stop listening now and come back after ``seconds``."""
+        self.outages.down_for(seconds)
 
     def __enter__(self) -> 'HubSimulator':
         return self.start()
