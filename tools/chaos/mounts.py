@@ -30,14 +30,15 @@ class TmpfsMount:
 
     def fill(self) -> None:
         """Write until the file system is full."""
-        with open(self.filler, "wb") as handle:
-            try:
-                while True:
-                    handle.write(b"\0" * 4096)
-                    handle.flush()
-            except OSError as error:
-                if error.errno != errno.ENOSPC:
-                    raise
+        descriptor = os.open(str(self.filler), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(descriptor, b"\0" * 1024)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(descriptor)
 
     def unfill(self) -> None:
         os.unlink(self.filler)
