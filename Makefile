@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KOJI ?= koji>=1.36,<1.37
 
-.PHONY: demo test bench lint compat venv clean
+.PHONY: demo test bench chaos chaos-long lint compat venv clean
 
 venv:
 	@tools/bootstrap.sh $(VENV) "$(KOJI)"
@@ -17,6 +17,15 @@ test: venv
 
 bench: venv
 	$(PY) -m tools.bench_core
+
+# Fault injection and load (root: it mounts a small tmpfs for the lease journal).
+# Short mode, seeded, for CI; writes docs/reliability.md.
+chaos: venv
+	$(PY) -m tools.chaos --seed 7
+
+# Long mode, by hand: every scenario 3 times, 200 + 1,000 load tasks.
+chaos-long: venv
+	$(PY) -m tools.chaos --long --seed 7
 
 # Static check: the code must run on Python 3.9 (kojid's Python on EL9).
 lint: venv
