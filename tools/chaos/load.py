@@ -43,7 +43,7 @@ def pool_load(base: Path, count: int, workers: int = 3) -> Dict[str, Any]:
         for number in range(1, workers + 1):
             world.worker("load-%d" % number, "127.0.0.%d" % (20 + number))
         started = time.monotonic()
-        ids = world.submit(count, seconds=0.2)
+        ids = world.submit(count, seconds=1.0)
         lost = _wait_all(world, ids, timeout=60 + count * 2.0)
         elapsed = time.monotonic() - started
         most = world.orch.max_concurrent(POOL)

@@ -105,10 +105,9 @@ def orch_hostile_filename(world: World, rng: random.Random, scale: int) -> Run:
     for name, star in names[:max(3, scale + 2)]:
         world.orch.set_fault("hostile_filename", name=name, star=star, count=1)
         run.faults["orch hostile filename"] += 1
-        ids = world.submit(1)
+        world.submit(1)
         wait_until(lambda: "hostile_filename" not in world.orch.faults(), 30,
                    interval=0.1, what="the hostile name to be served")
-        del ids
     run.forbidden = [outside, str(worker.base / "escaped-relative"),
                      str(worker.base / "resources" / "escaped-star"),
                      str(worker.base / "escaped-nested"), str(world.base / "escaped-nested")]
@@ -238,7 +237,7 @@ def _journal_fault(kind: str) -> Callable:
         run = Run()
         mount = mounts.TmpfsMount(world.base / "journal-fs", size_kb=64)
         world.cleanups.append(mount.remove)
-        worker = world.worker("w1", "127.0.0.11", journal=str(mount.path / "leases"))
+        world.worker("w1", "127.0.0.11", journal=str(mount.path / "leases"))
         world.submit(3 * scale, seconds=rng.uniform(0.5, 2.0))
         time.sleep(rng.uniform(0.0, 1.5))
         if kind == "full":
@@ -254,8 +253,7 @@ def _journal_fault(kind: str) -> Callable:
             mount.unfill()
         else:
             mount.read_only(False)
-        run.notes.append("journal on a %d kB tmpfs at %s" % (64, mount.path))
-        del worker
+        run.notes.append("journal on a 64 kB tmpfs at %s" % mount.path)
         return run
 
     scenario.__doc__ = "the lease journal's file system turns %s mid-run" % kind
