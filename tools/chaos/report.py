@@ -103,6 +103,8 @@ def render(figures: Dict[str, Any]) -> str:
             "- files contained: the targets of the hostile file names do not exist;",
             "- ready again: the worker reported ready within %d kojid loops of the fault "
             "ending;" % _ready_bound(),
+            "- no hook raised: the workers' logs hold no \"plugin ... failed in\" line",
+            "  (a raising hook also keeps the worker not ready for `plugin_failure_window`);",
             "- kojid still running (a fault must not kill it).", ""]
     return "\n".join(out)
 

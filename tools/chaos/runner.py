@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 import traceback
 from collections import Counter
@@ -17,6 +18,9 @@ from .world import World
 __all__ = ("run_scenarios",)
 
 logger = logging.getLogger("chaos")
+
+#: what kojid_plugins logs when a hook implementation raised (it is skipped)
+_HOOK_FAILED = re.compile(r"plugin \S+ failed in kojid_\w+; skipped")
 
 
 def run_scenarios(base: Path, seed: int, rounds: int, scale: int,
@@ -73,6 +77,9 @@ def _check(world: World, run: Run, checks: Checks, row: Dict[str, Any]) -> None:
     row["settle_seconds"] = time.time() - run.cleared
     checks.journal_empty(world)
     checks.files_contained(world, run.forbidden)
+    raised = [line for w in world.workers for line in w.log().splitlines()
+              if _HOOK_FAILED.search(line)]
+    checks.record("no_hook_raised", not raised, raised[0][-160:] if raised else "")
     alive = [w.name for w in world.workers if not w.running()]
     checks.record("worker_running", not alive, "exited: %s" % alive if alive else "")
     row["tasks"] = len(world.tasks)
