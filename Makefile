@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KOJI ?= koji>=1.36,<1.37
 
-.PHONY: demo test bench bench-containers lint compat venv clean \
+.PHONY: demo test bench bench-containers chaos chaos-long lint compat venv clean \
 	up status logs-worker shell-worker down
 
 venv:
@@ -22,6 +22,15 @@ bench: venv
 # podman build roots: first output, removal, 20 at once
 bench-containers: venv
 	$(PY) -m tools.bench_containers
+
+# Fault injection and load (root: it mounts a small tmpfs for the lease journal).
+# Short mode, seeded, for CI; writes docs/reliability.md.
+chaos: venv
+	$(PY) -m tools.chaos --seed 7
+
+# Long mode, by hand: every scenario 3 times, 200 + 1,000 load tasks.
+chaos-long: venv
+	$(PY) -m tools.chaos --long --seed 7
 
 # Static checks: the code must run on Python 3.9 (kojid's Python on EL9);
 # hadolint on the Dockerfile, shellcheck on every shell script, compose.yaml parses.

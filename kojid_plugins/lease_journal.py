@@ -109,11 +109,17 @@ class LeaseJournal:
         return entry
 
     def forget(self, task_id: int, uuid: str) -> None:
-        """Drop one lease's entry (orch no longer holds it for us)."""
+        """Drop one lease's entry (orch no longer holds it for us).
+
+        :raises JournalError: if the entry could not be removed
+        """
         try:
             os.unlink(self._path(task_id, uuid))
         except FileNotFoundError:
             return
+        except OSError as error:
+            raise JournalError(error.errno, "cannot remove lease journal entry %s: %s"
+                               % (self._path(task_id, uuid), error.strerror)) from None
         if self.fsync:
             fsync_dir(self.directory)
 

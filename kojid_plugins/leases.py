@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 from orch_bridge import errors as orch_errors
 
 from .hookspec import TaskRefused
-from .lease_journal import LeaseJournal, process_alive
+from .lease_journal import JournalError, LeaseJournal, process_alive
 from .orch_settings import ResourceSpec
 
 __all__ = ("LeaseBroker",)
@@ -73,6 +73,10 @@ class LeaseBroker:
             except TaskRefused:
                 self.release(task_id, "refused")
                 raise
+            except JournalError as error:
+                # a full or read-only disk: no lease without its record
+                self.release(task_id, "refused")
+                raise TaskRefused(str(error)) from None
         return paths
 
     def _task_dir(self, task_id: int) -> str:
@@ -200,6 +204,16 @@ class LeaseBroker:
         task_id, uuid = entry["task_id"], entry["uuid"]
         name = entry.get("resource", "?")
         who = "task %s (%s)" % (task_id, entry.get("method") or "?")
+        successor = self.journal.live_holders(uuid, besides=task_id)
+        if successor:
+            # orch knows one holder per worker: the lease is now the live
+            # task's (it reclaimed it); releasing would take it from under it
+            logger.warning("%s: %s %s is now held by task %s on this worker; entry "
+                           "forgotten, not released", who, name, uuid,
+                           successor[0]["task_id"])
+            self._remove_file(entry.get("path"))
+            self._forget(entry, who)
+            return "done"
         client = (self.quick_client_factory if quick else self.client_factory)()
         try:
             client.release(uuid)
@@ -210,8 +224,7 @@ class LeaseBroker:
             else:
                 logger.warning("%s: release of %s %s failed, will retry: %s",
                                who, name, uuid, error)
-                self.journal.record(task_id, uuid, name, "releasing", path=entry.get("path"),
-                                    pid=entry.get("pid"), method=entry.get("method"))
+                self._mark_releasing(entry, who)
                 return "down" if isinstance(error, orch_errors.OrchUnavailable) else "retry"
         except ValueError as error:
             # an entry no orch call can ever release (say, a mangled UUID)
@@ -220,8 +233,27 @@ class LeaseBroker:
         else:
             logger.info("%s: released %s %s (%s)", who, name, uuid, why)
         self._remove_file(entry.get("path"))
-        self.journal.forget(task_id, uuid)
+        self._forget(entry, who)
         return "done"
+
+    def _mark_releasing(self, entry: Dict[str, Any], who: str) -> None:
+        """Note a release to retry; the entry as it was does as well if the
+        journal cannot be written (it is released either way)."""
+        try:
+            self.journal.record(entry["task_id"], entry["uuid"], entry.get("resource", "?"),
+                                "releasing", path=entry.get("path"), pid=entry.get("pid"),
+                                method=entry.get("method"))
+        except JournalError as error:
+            logger.warning("%s: %s", who, error)
+
+    def _forget(self, entry: Dict[str, Any], who: str) -> None:
+        """Drop a released lease's entry.  On a journal that cannot be
+        written the entry stays, and a later sweep finds orch no longer
+        holds it and drops it then."""
+        try:
+            self.journal.forget(entry["task_id"], entry["uuid"])
+        except JournalError as error:
+            logger.warning("%s: %s; dropped at a later pass", who, error)
 
     def _remove_file(self, path: Optional[str]) -> None:
         if path and os.path.dirname(path).startswith(self.resource_dir + os.sep):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 
 import koji
 import pytest
@@ -105,6 +106,26 @@ def test_set_down_refuses_then_serves_on_same_port(hub):
     hub.set_down(False)
     assert hub.url == url
     assert session.getLoggedInUser()['name'] == ADMIN[0]
+
+
+def test_down_at_cuts_that_call_unanswered_and_unrun_then_comes_back(hub):
+    host = ready_host(hub, 'b1')
+    task_id = hub.make_task('sleep', [0])
+    hub.down_at('host.openTask', seconds=1.0)
+
+    assert host.echo('before') == ['before']  # other calls pass
+    with pytest.raises(requests.exceptions.ConnectionError):
+        host.host.openTask(task_id)  # no retries in CLIENT_OPTS
+    assert hub.outages.cut_calls == ['host.openTask']
+    assert not hub.running
+    assert hub.task(task_id)['state_name'] == 'FREE', 'the cut call did not run'
+    assert hub.call_log(method='host.openTask') == []
+
+    deadline = time.time() + 10
+    while not hub.running:
+        assert time.time() < deadline, 'the hub did not come back'
+        time.sleep(0.05)
+    assert host.host.openTask(task_id)['state'] == STATES['OPEN']
 
 
 def test_call_log_is_equal_for_equal_runs(make_hub, tmp_path):

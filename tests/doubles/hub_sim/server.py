@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,11 +47,12 @@ class HubHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address, dispatcher: Dispatcher, ssl_context=None,
-                 acceptor=None):
+                 acceptor=None, outages=None):
         check_loopback(address[0])
         self.dispatcher = dispatcher
         self.ssl_context = ssl_context
         self.acceptor = acceptor
+        self.outages = outages
         super().__init__(address, HubRequestHandler)
 
     def get_request(self):
@@ -106,6 +108,12 @@ class HubRequestHandler(BaseHTTPRequestHandler):
 
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length) if length else b''
+        outages = self.server.outages
+        if outages is not None and outages.should_cut(body):
+            # the hub died with this call in flight: no answer at all
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         dispatcher = self.server.dispatcher
         remote_ip = self.client_address[0]
         remote_user, extra = None, []
@@ -137,8 +145,9 @@ class ServerThread:
     """Runs a HubHTTPServer in a daemon thread; can stop and restart."""
 
     def __init__(self, dispatcher: Dispatcher, host: str, port: int,
-                 ssl_context=None, acceptor=None):
+                 ssl_context=None, acceptor=None, outages=None):
         self.dispatcher = dispatcher
+        self.outages = outages
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
@@ -154,7 +163,7 @@ class ServerThread:
         if self._server is not None:
             return
         self._server = HubHTTPServer((self.host, self.port), self.dispatcher,
-                                     self.ssl_context, self.acceptor)
+                                     self.ssl_context, self.acceptor, self.outages)
         # remember the port picked for port 0 so a restart reuses it
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,

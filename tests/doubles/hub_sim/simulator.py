@@ -33,6 +33,7 @@ from . import db
 from .admin import AdminHelpers
 from .context import HubOptions
 from .dispatch import Dispatcher
+from .outages import OutagePlan
 from .server import ServerThread, check_loopback
 from .spnego import Acceptor
 
@@ -58,6 +59,8 @@ class HubSimulator(AdminHelpers):
         acceptor = Acceptor(kerberos.service_keytab) if kerberos else None
         self._server = ServerThread(self.dispatcher, host, port,
                                     ssl_context=context, acceptor=acceptor)
+        self.outages = OutagePlan(self._server.stop, self._server.start)
+        self._server.outages = self.outages
 
     def _ssl_context(self, ca: TestCA, host: str) -> ssl.SSLContext:
         cert, key = ca.server_cert('hub', hosts=('localhost', host))
@@ -98,7 +101,8 @@ class HubSimulator(AdminHelpers):
         return self
 
     def stop(self) -> None:
-        """Stop listening (the database is kept)."""
+        """Stop listening (the database is kept); outages are disarmed."""
+        self.outages.clear(come_back=False)
         self._server.stop()
 
     def set_down(self, down: bool) -> None:
@@ -107,6 +111,15 @@ class HubSimulator(AdminHelpers):
             self.stop()
         else:
             self.start()
+
+    def down_at(self, method: str, seconds: float) -> None:
+        """Die when the next ``method`` call arrives (it gets no answer);
+        listen again ``seconds`` later (see :mod:`.outages`)."""
+        self.outages.arm(method, seconds)
+
+    def down_for(self, seconds: float) -> None:
+        """Stop listening now and come back after ``seconds``."""
+        self.outages.down_for(seconds)
 
     def __enter__(self) -> 'HubSimulator':
         return self.start()
