@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from . import wiring
 from .config import ConfigError
@@ -39,6 +39,8 @@ class ContainerBuildroot:
         self.containers: Optional[BuildrootContainers] = None
         self.selfcheck_error: Optional[str] = None
         self.selfcheck_at = 0.0
+        #: ended tasks whose containers could not be removed yet (service down)
+        self.unremoved: Set[int] = set()
 
     # -- the worker ------------------------------------------------------------
 
@@ -57,6 +59,8 @@ class ContainerBuildroot:
     def kojid_worker_loop(self, worker: Any) -> None:
         if self.selfcheck_error and time.time() - self.selfcheck_at > SELFCHECK_RETRY:
             self._selfcheck()
+        for task_id in sorted(self.unremoved):
+            self._remove_task(task_id, "retry")
 
     def _selfcheck(self) -> None:
         """Run one trivial container from the default image."""
@@ -146,13 +150,22 @@ class ContainerBuildroot:
 
     @hookimpl
     def kojid_task_reaped(self, worker: Any, task_id: int, outcome: str) -> None:
-        if self.containers is None:
-            return
+        if self.containers is not None:
+            self._remove_task(task_id, outcome)
+
+    def _remove_task(self, task_id: int, why: str) -> None:
+        """Remove a gone task's containers; on failure, retry every loop."""
         try:
             self.containers.remove_task(task_id)
         except Exception as error:
-            logger.warning("task %s: could not remove its containers (%s): %s",
-                           task_id, outcome, error)
+            if task_id not in self.unremoved:
+                logger.warning("task %s: could not remove its containers (%s), will retry "
+                               "each loop: %s", task_id, why, error)
+            self.unremoved.add(task_id)
+            return
+        if task_id in self.unremoved:
+            logger.info("task %s: its containers are removed now", task_id)
+        self.unremoved.discard(task_id)
 
 
 def install(path: Optional[str] = None) -> ContainerBuildroot:

@@ -13,7 +13,10 @@ import io
 import logging
 import os
 import tarfile
+import time
 from typing import Any, Dict, Iterable, List, Optional
+
+import requests
 
 __all__ = ("BuildrootContainers", "PodmanError", "LABEL_TASK", "LABEL_BUILDROOT",
            "LABEL_HOST", "LABEL_KEEP")
@@ -29,6 +32,16 @@ LABEL_KEEP = "koji.keep"
 
 class PodmanError(Exception):
     """The podman service could not do what was asked; the text says what."""
+
+
+def _service_gone(error: Exception) -> bool:
+    """True when ``error`` means the service did not answer at all (no HTTP
+    reply: refused, reset, socket missing), not that it refused the call."""
+    if isinstance(error, requests.ConnectionError):
+        return True
+    cause = error.__cause__ or error.__context__
+    return getattr(error, "response", None) is None and isinstance(
+        cause, (requests.ConnectionError, ConnectionError, FileNotFoundError))
 
 
 def _client(socket: str, timeout: float) -> Any:
@@ -99,12 +112,40 @@ class BuildrootContainers:
             self.remove(container)
             raise PodmanError("podman could not start container %s: %s"
                               % (container.id[:12], error)) from None
-        # no read deadline: a build runs as long as it runs (kojid cancels it)
-        status = int(container.wait(timeout=(self.timeout, None)))
+        status = self._wait(container)
         with open(log_path, "wb") as log:
             for chunk in container.logs(stdout=True, stderr=True, stream=False):
                 log.write(chunk if isinstance(chunk, bytes) else chunk.encode())
         return status
+
+    def _wait(self, container: Any) -> int:
+        """The container's exit status, across restarts of the podman service.
+
+        The container runs under conmon, not under the service: when the
+        service stops answering (restarted, upgraded), the build goes on,
+        so the wait is taken up again once the service is back, for up to
+        ``timeout`` seconds of silence.
+        """
+        silent_since: Optional[float] = None
+        while True:
+            try:
+                # no read deadline: a build runs as long as it runs (kojid cancels it)
+                return int(container.wait(timeout=(self.timeout, None)))
+            except Exception as error:
+                if not _service_gone(error):
+                    raise
+                now = time.monotonic()
+                if silent_since is None:
+                    silent_since = now
+                    logger.warning("podman service at %s stopped answering while container "
+                                   "%s runs; waiting for it to come back", self.socket,
+                                   container.id[:12])
+                elif now - silent_since > self.timeout:
+                    raise PodmanError("podman service at %s did not answer for %.0f s while "
+                                      "container %s ran: %s" % (
+                                          self.socket, now - silent_since,
+                                          container.id[:12], error)) from None
+                time.sleep(1.0)
 
     def copy_out(self, container: Any, path: str, dest_dir: str) -> str:
         """Copy one regular file out of a (stopped) container into ``dest_dir``.

@@ -120,3 +120,20 @@ def podman_env_down(state: Optional[str] = None) -> None:
     env, _current = _current, None
     if env is not None and env.started:
         _run("down", state, 60.0)
+
+
+def podman_service_stop(state: Optional[str] = None) -> None:
+    """Stop the service (containers live on under conmon), as an upgrade or
+    a crash would; :func:`podman_service_start` brings it back."""
+    _run("down", state, 60.0)
+
+
+def podman_service_start(state: Optional[str] = None) -> None:
+    """Start the service again after :func:`podman_service_stop`.
+
+    Whether the session stops it at its end is unchanged.
+    """
+    global _current
+    values = _parse(_run("up", state, UP_TIMEOUT))
+    if _current is not None:
+        _current = _current._replace(pid=int(values["PODMAN_PID"]))

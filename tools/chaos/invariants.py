@@ -10,10 +10,9 @@
   (and ``journal_empty`` finds the resource directory empty);
 - ``ready_again``: the worker reported ready to the hub within
   ``READY_LOOPS`` loops of the fault ending;
+- ``no_container_left``: the podman service lists no container of the
+  world's workers (the podman scenario; other scenarios run none);
 - ``no_hook_raised`` (in the runner): no hook implementation raised.
-
-The podman scenario (a podman service restarted mid-task, then no
-container left) is not part of this runner yet.
 """
 
 from __future__ import annotations
@@ -82,6 +81,17 @@ class Checks:
         left = _settle(unfinished, timeout, interval=0.3)
         self.record("no_task_lost", not left,
                     "not ended: %s" % dict(list(left.items())[:5]) if left else "")
+        return len(left)
+
+    def no_container_left(self, world: World, timeout: float = 30.0) -> Optional[int]:
+        """No build-root container is left; the count at the deadline, or
+        None when the world ran no container."""
+        from .podman_restart import containers_left
+
+        if getattr(world, "podman", None) is None:
+            return None
+        left = _settle(lambda: containers_left(world), timeout)
+        self.record("no_container_left", not left, "left: %s" % left if left else "")
         return len(left)
 
     def files_contained(self, world: World, forbidden: Iterable[str] = ()) -> None:

@@ -33,7 +33,9 @@ def _totals(figures: Dict[str, Any]) -> Dict[str, Any]:
         leaked += figures.get(key, {}).get("leaked", 0)
         lost += figures.get(key, {}).get("lost", 0)
     checks = _all_checks(figures)
-    return {"leaked": leaked, "lost": lost, "checks": len(checks),
+    podman_rows = [r["containers_left"] for r in rows if r.get("containers_left") is not None]
+    containers = ("%d" % sum(podman_rows)) if podman_rows else "not run (no podman scenario)"
+    return {"leaked": leaked, "lost": lost, "checks": len(checks), "containers": containers,
             "passed": sum(1 for c in checks if c["ok"]),
             "recovery_max": max(recoveries) if recoveries else None,
             "loops_max": max(loops) if loops else None,
@@ -63,8 +65,7 @@ def render(figures: Dict[str, Any]) -> str:
         "- faults injected: **%d**; invariant checks: **%d of %d passed**" % (
             t["faults"], t["passed"], t["checks"]),
         "- leases leaked: **%d**; containers left: **%s**; tasks lost: **%d**" % (
-            t["leaked"], figures.get("containers_left", "not run (no podman scenario)"),
-            t["lost"]),
+            t["leaked"], t["containers"], t["lost"]),
         "- recovery: ready again at most **%s** after a fault ended (at most %s kojid "
         "loops; the bound checked is %d)" % (
             "%.1f s" % t["recovery_max"] if t["recovery_max"] is not None else "n/a",

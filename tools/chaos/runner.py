@@ -76,6 +76,7 @@ def _check(world: World, run: Run, checks: Checks, row: Dict[str, Any]) -> None:
     row["leaked"] = checks.no_lease_held(world)
     row["settle_seconds"] = time.time() - run.cleared
     checks.journal_empty(world)
+    row["containers_left"] = checks.no_container_left(world)
     checks.files_contained(world, run.forbidden)
     raised = [line for w in world.workers for line in w.log().splitlines()
               if _HOOK_FAILED.search(line)]

@@ -23,6 +23,7 @@ from tests.doubles.worker import wait_until
 
 from . import mounts
 from .invariants import call_mark
+from .podman_restart import podman_restart
 from .world import POOL, World, child_pids
 
 __all__ = ("Run", "SCENARIOS")
@@ -278,4 +279,5 @@ SCENARIOS: Dict[str, Callable[[World, random.Random, int], Run]] = {
     "sigkill_kojid": sigkill_kojid,
     "journal_full": journal_full,
     "journal_read_only": journal_read_only,
+    "podman_restart": podman_restart,
 }

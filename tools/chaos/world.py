@@ -43,7 +43,7 @@ resource_dir = {base}/resources
 pool = {pool}
 
 [lease:probe]
-methods = leaseProbe
+methods = {methods}
 resources = slot
 """
 
@@ -83,19 +83,32 @@ class World:
         self.cleanups: List[Callable[[], None]] = []
 
     def worker(self, name: str, ip: str, journal: Optional[str] = None,
-               start: bool = True, **kojid: str) -> Worker:
-        """A worker sending to orch from ``ip``, journal in ``journal``."""
+               start: bool = True, extra: Optional[Dict[str, str]] = None,
+               methods: str = "leaseProbe", **kojid: str) -> Worker:
+        """A worker sending to orch from ``ip``, journal in ``journal``.
+
+        :param extra: more plugins, name -> the text of its ``NAME.conf``
+            (``container_buildroot`` also puts the host in the runroot
+            channel and shares the hub's topdir)
+        :param methods: the task methods that take a pool slot
+        """
         base = self.base / name
         journal = journal or str(base / "leases")
-        self.hub.add_host(name, password=name + "-pw", arches="x86_64")
+        extra = dict(extra or {})
+        channels = ("default", "runroot") if "container_buildroot" in extra else ("default",)
+        self.hub.add_host(name, password=name + "-pw", arches="x86_64", channels=channels)
         options = dict(KOJID, **kojid)
-        confs = {
+        if "container_buildroot" in extra:
+            options["topdir"] = self.hub.topdir
+        confs = dict(extra, **{
             "orch_resources": ORCH_CONF.format(url=self.orch.url, ip=ip, journal=journal,
-                                               base=base, pool=" ".join(POOL)),
+                                               base=base, pool=" ".join(POOL),
+                                               methods=methods),
             "worker_health": HEALTH_CONF.format(base=base),
-        }
+        })
         worker = Worker(base, self.hub.url, name, name + "-pw", kojid=options, confs=confs,
-                        plugins=["orch_resources", "worker_health", "lease_probe"])
+                        plugins=["orch_resources", "worker_health", "lease_probe",
+                                 *extra])
         worker.journal = journal  # type: ignore[attr-defined]
         self.workers.append(worker)
         self.ips[name] = ip
