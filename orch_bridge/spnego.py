@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import uuid
 from typing import Any, Dict, Mapping, Optional
 
 from .credentials import CredentialProblem, check_keytab, from_gss_error
@@ -27,8 +28,9 @@ __all__ = ("Kerberos", "SpnegoAuth", "DEFAULT_CCACHE")
 
 logger = logging.getLogger("orch_bridge")
 
-#: where tickets live when no ccache is configured (this process only)
-DEFAULT_CCACHE = "MEMORY:orch_bridge"
+#: where tickets live when no ccache is configured: this process (and its
+#: forked children) only, one cache per :class:`Kerberos` object
+DEFAULT_CCACHE = "MEMORY:orch-bridge-"
 #: the standard MIT variable naming a client keytab
 KEYTAB_ENV = "KRB5_CLIENT_KTNAME"
 
@@ -51,7 +53,7 @@ class Kerberos:
     :param keytab: the client keytab; empty: ``$KRB5_CLIENT_KTNAME``,
         and without either the tickets already in ``ccache``
     :param ccache: the credential cache (``FILE:/path``, ``MEMORY:name``);
-        empty: :data:`DEFAULT_CCACHE` with a keytab, else the default cache
+        empty: a memory cache of its own with a keytab, else the default cache
     :param service: orch's service principal, for a host behind an alias:
         ``HTTP/host@REALM`` or ``HTTP@host``; empty: ``HTTP@<URL host>``
     :param mutual: require orch to prove its identity in every answer
@@ -66,7 +68,9 @@ class Kerberos:
         self.keytab = keytab or environ.get(KEYTAB_ENV) or None
         if self.keytab and self.keytab.startswith("FILE:"):
             self.keytab = self.keytab[5:]
-        self.ccache = ccache or (DEFAULT_CCACHE if self.keytab else None)
+        if not ccache and self.keytab:
+            ccache = DEFAULT_CCACHE + uuid.uuid4().hex[:12]
+        self.ccache = ccache or None
         self.service = service or None
         self.mutual = bool(mutual)
 

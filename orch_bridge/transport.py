@@ -292,6 +292,11 @@ class Transport:
         """
         attempts = self.retries + 1
         url = self.url + path
+        if self.ca_file and url.startswith("https:") and not os.path.isfile(self.ca_file):
+            raise OrchAuthError(CredentialProblem(
+                "ca_missing", "TLS: CA file %s does not exist; install orch's CA there "
+                "(orch-bridge ca-cert %s)" % (self.ca_file, self.ca_file)),
+                uuid=uuid, operation=operation, method=method, path=path)
         for attempt in range(1, attempts + 1):
             try:
                 response = self.session.request(method, url, timeout=self.timeout,
@@ -305,8 +310,8 @@ class Transport:
                 raise error from None
 
             status = response.status_code
-            if status == 401 and (self.kerberos is not None or "negotiate" in response.headers.get(
-                    "WWW-Authenticate", "").lower()):
+            offers = response.headers.get("WWW-Authenticate", "").lower()
+            if status == 401 and (self.kerberos is not None or "negotiate" in offers):
                 problem = self._refused_401(response)
                 response.close()
                 raise OrchAuthError(problem, status=401, uuid=uuid, operation=operation,

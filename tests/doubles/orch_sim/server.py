@@ -109,7 +109,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for key, value in reply.headers.items():
             self.send_header(key, value)
-        if self.negotiate:
+        if self.negotiate and self.server.sim.spnego_mutual:
             # mod_auth_gssapi sends its mutual token on every answer, errors too
             self.send_header("WWW-Authenticate", self.negotiate)
         if reply.attachment is not None:

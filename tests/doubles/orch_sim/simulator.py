@@ -72,6 +72,7 @@ class OrchSimulator(FaultInjection, AdminSurface):
                     ca_pem = handle.read()
         #: the SPNEGO acceptor when :meth:`require_spnego` is on, else None
         self.spnego: Optional[Any] = None
+        self.spnego_mutual = True
         self._api = OrchApi(self._store, ca_pem or DUMMY_CA_PEM, auto_register, request_ids)
         self._server: Optional[Server] = None
         self._listener_lock = threading.Lock()
@@ -200,7 +201,7 @@ class OrchSimulator(FaultInjection, AdminSurface):
         self._api.worker_keytabs = WorkerKeytabs(realm, hub, workdir, arches)
         return self
 
-    def require_spnego(self, realm: Any) -> "OrchSimulator":
+    def require_spnego(self, realm: Any, mutual_token: bool = True) -> "OrchSimulator":
         """Answer API calls only with a valid Kerberos token, as mod_auth_gssapi.
 
         Without ``Authorization: Negotiate <token>`` (or with a bad one)
@@ -211,10 +212,13 @@ class OrchSimulator(FaultInjection, AdminSurface):
         ``HTTP/localhost`` from ``realm.service_keytab``.
 
         :param realm: a started :class:`tests.doubles.kdc.Realm`
+        :param mutual_token: send the mutual-authentication token (False: a
+            server that cannot prove its identity)
         :returns: the simulator
         """
         from ..hub_sim.spnego import Acceptor
         self.spnego = Acceptor(realm.service_keytab)
+        self.spnego_mutual = mutual_token
         return self
 
     def set_container_running(self, ip: str, running: bool) -> None:
