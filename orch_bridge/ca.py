@@ -59,8 +59,8 @@ def _openssl_x509(block: bytes, source: str) -> CaCertificate:
     out = proc.stdout.decode("utf-8", "replace")
     fields = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     if "notAfter" not in fields:
-        err = printable(proc.stderr.decode("utf-8", "replace"), 120)
-        raise _not_a_ca(source, "openssl cannot read a certificate in it: %s" % err)
+        first = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["?"])[0]
+        raise _not_a_ca(source, "openssl: %s" % printable(first, 120))
     subject = fields.get("subject", "?").strip()
     if "will expire" in out and "will not expire" not in out:
         raise _not_a_ca(source, "%s expired on %s" % (subject, fields["notAfter"]))
