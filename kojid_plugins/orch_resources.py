@@ -19,6 +19,7 @@ from orch_bridge.errors import OrchError
 
 from . import wiring
 from .hookspec import TaskRefused, hookimpl
+from .orch_credentials import credential_problem
 from .lease_journal import LeaseJournal
 from .leases import LeaseBroker
 from .orch_settings import Settings, read_settings
@@ -43,6 +44,8 @@ class OrchResources:
         self._client: Optional[OrchClient] = None
         self._health_client: Optional[OrchClient] = None
         self._channels: Dict[int, str] = {}
+        #: Kerberos for orch calls (``auth = gssapi``), shared by both clients
+        self.kerberos = settings.kerberos()
 
     def client(self) -> OrchClient:
         """This process's orch client (a forked child gets its own pool)."""
@@ -50,7 +53,8 @@ class OrchResources:
             orch = self.settings.orch
             self._client = OrchClient(
                 self.settings.url, timeout=orch["timeout"], retries=orch["retries"],
-                backoff=orch["backoff"], source_address=orch["source_address"] or None)
+                backoff=orch["backoff"], source_address=orch["source_address"] or None,
+                kerberos=self.kerberos, verify=self.settings.verify)
         return self._client
 
     def health_client(self) -> OrchClient:
@@ -59,7 +63,8 @@ class OrchResources:
             orch = self.settings.orch
             self._health_client = OrchClient(
                 self.settings.url, timeout=orch["health_timeout"], retries=0,
-                source_address=orch["source_address"] or None)
+                source_address=orch["source_address"] or None, kerberos=self.kerberos,
+                verify=self.settings.verify)
         return self._health_client
 
     # -- the worker ------------------------------------------------------------
@@ -101,6 +106,9 @@ class OrchResources:
     def _check_orch(self) -> Dict[str, Any]:
         if not self.settings.rules:
             return {"name": "orch", "ok": True, "detail": "no lease rules: orch not needed"}
+        problem = credential_problem(self.settings, self.kerberos)
+        if problem is not None:
+            return {"name": "orch", "ok": False, "detail": problem.message}
         try:
             answer = self.health_client().health()
         except OrchError as error:
@@ -171,4 +179,6 @@ def install(path: Optional[str] = None) -> OrchResources:
     logger.info("orch_resources: %d lease rule(s), orch at %s, journal %s (pid %d)",
                 len(settings.rules), settings.url or "(unset)",
                 settings.orch["journal_dir"], os.getpid())
+    if plugin.kerberos is not None:
+        logger.info("orch_resources: orch calls use %s", plugin.kerberos.describe())
     return plugin

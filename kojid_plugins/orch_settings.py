@@ -10,15 +10,35 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from orch_bridge.spnego import Kerberos
 
 from .config import (ConfigError, Key, Section, as_bool, as_count, as_float, as_ip,
-                     as_path, as_positive, as_url, as_uuid, as_uuids, as_words, conf_path,
-                     load)
+                     as_path, as_positive, as_text, as_url, as_uuid, as_uuids, as_words,
+                     conf_path, load)
 
 __all__ = ("SCHEMA", "Settings", "ResourceSpec", "LeaseRule", "read_settings")
 
 PLUGIN = "orch_resources"
+
+AUTH_KINDS = ("none", "gssapi")
+
+
+def as_auth(value: str) -> str:
+    word = value.strip().lower()
+    if word not in AUTH_KINDS:
+        raise ValueError("%r is not one of %s" % (value, ", ".join(AUTH_KINDS)))
+    return word
+
+
+def as_principal(value: str) -> str:
+    text = value.strip()
+    if text and (any(ch.isspace() for ch in text) or text.startswith("@")
+                 or text.endswith(("@", "/"))):
+        raise ValueError("%r is not a Kerberos principal (name/instance@REALM)" % value)
+    return text
+
 
 SCHEMA = (
     Section("orch", doc="how to reach the orch service", keys=(
@@ -39,6 +59,20 @@ SCHEMA = (
             "the durable lease journal; must survive a kojid restart"),
         Key("journal_fsync", as_bool, "no",
             "flush each journal write to disk (survives power loss; ~0.6 ms a write)"),
+        Key("auth", as_auth, "none",
+            "none, or gssapi: Kerberos (SPNEGO) on every orch call"),
+        Key("principal", as_principal, "",
+            "gssapi: the client principal; empty means the one principal in the keytab"),
+        Key("keytab", as_path, "",
+            "gssapi: the client keytab; empty means $KRB5_CLIENT_KTNAME"),
+        Key("ccache", as_text, "",
+            "gssapi: the ticket cache (FILE:/path); empty keeps tickets in memory"),
+        Key("service", as_principal, "",
+            "gssapi: orch's principal (HTTP/host@REALM); empty means HTTP@<url host>"),
+        Key("mutual", as_bool, "yes",
+            "gssapi: orch must prove its identity in every answer"),
+        Key("ca_file", as_path, "",
+            "CA certificate(s) https calls to orch are verified against; empty: system store"),
     )),
     Section("resource", prefix=True, doc="one orch resource, or a pool of them", keys=(
         Key("uuid", as_uuid, "", "the orch resource UUID"),
@@ -103,6 +137,19 @@ class Settings:
     def url(self) -> str:
         return self.orch["url"] or os.environ.get("ORCH_SERVICE_URL", "")
 
+    def kerberos(self) -> Optional[Kerberos]:
+        """The SPNEGO settings for orch calls, or ``None`` when ``auth = none``."""
+        orch = self.orch
+        if orch["auth"] != "gssapi":
+            return None
+        return Kerberos(principal=orch["principal"], keytab=orch["keytab"],
+                        ccache=orch["ccache"], service=orch["service"], mutual=orch["mutual"])
+
+    @property
+    def verify(self) -> Union[bool, str]:
+        """What https calls to orch verify against: the CA file, else the system store."""
+        return self.orch["ca_file"] or True
+
     def needs(self, method: str, arch: Optional[str],
               channel: Optional[str]) -> List[ResourceSpec]:
         """The resources a task needs, each once, in config order."""
@@ -128,6 +175,16 @@ def _resource(path: str, section: str, values: Dict[str, Any]) -> ResourceSpec:
         raise ConfigError("bad config: %s [%s] pool: a UUID is listed twice"
                           % (path, section))
     return ResourceSpec(name, pool or [uuid], bool(pool))
+
+
+def _check_auth(path: str, orch: Dict[str, Any]) -> None:
+    """Kerberos keys only with ``auth = gssapi``, so none is silently ignored."""
+    if orch["auth"] == "gssapi":
+        return
+    for key in ("principal", "keytab", "ccache", "service"):
+        if orch[key]:
+            raise ConfigError("bad config: %s [orch] %s: set only with auth = gssapi"
+                              % (path, key))
 
 
 def read_settings(path: Optional[str] = None) -> Settings:
@@ -156,6 +213,7 @@ def read_settings(path: Optional[str] = None) -> Settings:
         rules.append(LeaseRule(section.split(":", 1)[1], values, specs))
 
     settings = Settings(sections["orch"], resources, rules, path)
+    _check_auth(path, settings.orch)
     if rules and not settings.url:
         raise ConfigError("bad config: %s [orch] url: empty and ORCH_SERVICE_URL is not set"
                           % path)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 
 from .client import CheckoutResult, OrchClient
-from .errors import (OrchConflict, OrchError, OrchNotFound, OrchProtocolError,
-                     OrchServerError, OrchUnavailable, OrchValidationError,
-                     UnsafeResourceName)
+from .credentials import CredentialProblem
+from .errors import (OrchAuthError, OrchConflict, OrchError, OrchNotFound,
+                     OrchProtocolError, OrchServerError, OrchUnavailable,
+                     OrchValidationError, UnsafeResourceName)
+from .spnego import Kerberos
 
 __all__ = (
     "OrchClient",
@@ -26,6 +28,9 @@ __all__ = (
     "OrchUnavailable",
     "OrchProtocolError",
     "UnsafeResourceName",
+    "OrchAuthError",
+    "CredentialProblem",
+    "Kerberos",
 )
 
 logging.getLogger("orch_bridge").addHandler(logging.NullHandler())

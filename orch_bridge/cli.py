@@ -2,7 +2,9 @@
 
 It replaces Boxed Koji's ``orch.sh`` (curl) client::
 
-    orch-bridge [--url URL] [--timeout S] [--retries N] [--json] SUBCOMMAND
+    orch-bridge [--url URL] [--timeout S] [--retries N] [--json]
+                [--ca-file FILE] [--gssapi [--principal P] [--keytab KT]
+                [--ccache CC] [--service SPN] [--no-mutual]] SUBCOMMAND
 
 Subcommands: ``checkout UUID [FILE]``, ``release UUID``, ``status UUID``,
 ``validate UUID``, ``health``, ``mappings``, ``ca-cert [FILE]``,
@@ -21,9 +23,11 @@ import os
 import sys
 from typing import Any, Callable, Dict, List, Optional
 
-from . import files
+from .ca import install_ca
 from .client import UUID_PATTERN, OrchClient
+from .credentials import CredentialProblem
 from .errors import OrchError, printable
+from .spnego import Kerberos
 
 __all__ = ("main",)
 
@@ -84,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print results as JSON, also for checkout and ca-cert FILE")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log retries and progress on stderr")
+    tls = parser.add_argument_group("TLS and Kerberos")
+    tls.add_argument("--ca-file", metavar="FILE",
+                     help="verify https against these CA certificates (default: the "
+                          "system trust store; verification is never off)")
+    tls.add_argument("--gssapi", action="store_true",
+                     help="authenticate with Kerberos (SPNEGO)")
+    tls.add_argument("--principal", help="--gssapi: the client principal "
+                     "(default: the one principal in the keytab)")
+    tls.add_argument("--keytab", help="--gssapi: the client keytab "
+                     "(default: $KRB5_CLIENT_KTNAME, else the tickets in the ccache)")
+    tls.add_argument("--ccache", help="--gssapi: the ticket cache (default: in memory "
+                     "with a keytab, else the default cache)")
+    tls.add_argument("--service", metavar="SPN", help="--gssapi: orch's principal, "
+                     "HTTP/host@REALM (default: HTTP@<URL host>)")
+    tls.add_argument("--no-mutual", action="store_true",
+                     help="--gssapi: do not require orch to prove its identity")
     commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND",
                                      parser_class=_Parser)
     commands.required = True
@@ -101,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("mappings", help="list every resource orch knows")
     sub = commands.add_parser("ca-cert", help="get orch's CA certificate (PEM)")
     sub.add_argument("file", nargs="?", metavar="FILE",
-                     help="write it here, mode 0644 (default: print it)")
+                     help="check it is a CA and write it here, mode 0644 "
+                          "(default: print it)")
     commands.add_parser("ca-info", help="show orch's CA certificate information")
     commands.add_parser("ca-status", help="show whether orch's CA exists")
     return parser
@@ -125,14 +146,14 @@ def _checkout(client: OrchClient, args: argparse.Namespace) -> Any:
 
 
 def _ca_cert(client: OrchClient, args: argparse.Namespace) -> Any:
-    pem = client.ca_certificate()
     if args.file is None:
-        return pem
+        return client.ca_certificate()
     directory, name = _split_target(args.file)
-    target = files.safe_target(directory, name or "ca.crt", from_server=False)
-    files.ensure_directory(directory, 0o755)
-    files.write_atomic(target, [pem], mode=0o644)
-    return {"path": target} if args.json else target
+    target = os.path.join(directory, name or "ca.crt")
+    found = install_ca(client, target)
+    if args.json:
+        return {"path": target, "subjects": [c.subject for c in found]}
+    return target
 
 
 _ACTIONS: Dict[str, Callable[[OrchClient, argparse.Namespace], Any]] = {
@@ -188,9 +209,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format=PROG + ": %(message)s")
 
+    kerberos = None
+    if args.gssapi:
+        kerberos = Kerberos(principal=args.principal, keytab=args.keytab,
+                            ccache=args.ccache, service=args.service,
+                            mutual=not args.no_mutual)
+    elif args.principal or args.keytab or args.ccache or args.service or args.no_mutual:
+        return _fail(what, "--principal, --keytab, --ccache, --service and --no-mutual "
+                     "need --gssapi", EXIT_USAGE)
     try:
         client = OrchClient(url, timeout=args.timeout, retries=args.retries,
-                            source_address=args.source_address)
+                            source_address=args.source_address, kerberos=kerberos,
+                            verify=args.ca_file or True)
     except ValueError as exc:
         return _fail(what, str(exc), EXIT_USAGE)
 
@@ -199,6 +229,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             _emit(_ACTIONS[args.command](client, args))
     except OrchError as exc:
         return _fail(what, exc.reason, EXIT_FAILED)
+    except CredentialProblem as exc:
+        return _fail(what, str(exc), EXIT_FAILED)
     except OSError as exc:
         where = " %s" % exc.filename if getattr(exc, "filename", None) else ""
         return _fail(what, "cannot write%s: %s" % (where, exc.strerror or exc), EXIT_FAILED)

@@ -20,6 +20,7 @@ __all__ = (
     "OrchServerError",
     "OrchUnavailable",
     "OrchProtocolError",
+    "OrchAuthError",
     "UnsafeResourceName",
     "printable",
 )
@@ -188,6 +189,29 @@ class OrchProtocolError(OrchError):
     def reason(self) -> str:
         """The failure without naming the call."""
         return printable("orch sent a bad answer: %s" % self._text(), 400)
+
+
+class OrchAuthError(OrchError):
+    """Kerberos or TLS kept the call from being made or accepted.
+
+    :param problem: the :class:`~orch_bridge.credentials.CredentialProblem`
+        (its ``cause`` and one-line ``message``)
+    """
+
+    verb = "orch credentials"
+
+    def __init__(self, problem: Any, **kwargs: Any) -> None:
+        super().__init__(problem.message, **kwargs)
+        self.problem = problem
+        self.cause = problem.cause
+
+    @property
+    def reason(self) -> str:
+        """The cause and what to check, one line."""
+        return printable(self.message, 400)
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class UnsafeResourceName(OrchError):

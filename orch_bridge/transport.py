@@ -28,7 +28,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .answers import error_from_answer, excerpt
-from .errors import OrchError, OrchProtocolError, OrchUnavailable, printable
+from .credentials import CredentialProblem, classify, from_tls_error
+from .errors import OrchAuthError, OrchError, OrchProtocolError, OrchUnavailable, printable
 
 __all__ = ("Transport", "SourceAddressAdapter", "Timeout")
 
@@ -91,7 +92,8 @@ class Transport:
                  backoff: float = 0.5, backoff_max: float = 8.0,
                  source_address: Optional[str] = None, auth: Any = None,
                  verify: Union[bool, str] = True,
-                 session_factory: Optional[Callable[[], requests.Session]] = None) -> None:
+                 session_factory: Optional[Callable[[], requests.Session]] = None,
+                 kerberos: Any = None) -> None:
         parts = urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("orch URL must be http:// or https:// with a host: %r" % url)
@@ -115,8 +117,17 @@ class Transport:
         if source_address is not None:
             ipaddress.ip_address(source_address)
         self.source_address = source_address
+        if auth is not None and kerberos is not None:
+            raise ValueError("give either auth or kerberos, not both")
         self._auth = auth
+        if verify is False or not (verify is True or isinstance(verify, str) and verify):
+            raise ValueError("TLS verification cannot be turned off: give True (the system "
+                             "trust store) or the path of orch's CA file, not %r" % (verify,))
         self._verify = verify
+        #: a CA file every https call is verified against (None: system store)
+        self.ca_file: Optional[str] = verify if isinstance(verify, str) else None
+        #: Kerberos settings (:class:`~orch_bridge.spnego.Kerberos`), or None
+        self.kerberos = kerberos
         self._session_factory = session_factory
 
         self._lock = threading.Lock()
@@ -135,6 +146,8 @@ class Transport:
             session.trust_env = False
         if self._auth is not None:
             session.auth = self._auth
+        elif self.kerberos is not None:
+            session.auth = self.kerberos.auth()
         session.verify = self._verify
         if self.source_address:
             session.mount("http://", SourceAddressAdapter(self.source_address))
@@ -187,6 +200,10 @@ class Transport:
         where = "orch at %s" % self.display_url
         causes = list(_causes(exc))
         retry = True
+        problem = self._credential_problem(exc)
+        if problem is not None:
+            return OrchAuthError(problem, uuid=uuid, operation=operation, method=method,
+                                 path=path), False
         if isinstance(exc, requests.exceptions.SSLError):
             text = "TLS with %s failed: %s" % (where, printable(exc, 160))
             retry = False
@@ -209,6 +226,42 @@ class Transport:
         error = OrchUnavailable(text, uuid=uuid, operation=operation, method=method,
                                 path=path)
         return error, retry
+
+    def _credential_problem(self, exc: BaseException) -> Optional[CredentialProblem]:
+        """The Kerberos or TLS cause of a failed request, if it is one."""
+        if isinstance(exc, requests.exceptions.SSLError):
+            return from_tls_error(exc, self.display_url, self.ca_file)
+        kerberos = self.kerberos
+        auth = self.session.auth
+        if getattr(auth, "problem", None) is not None:
+            return auth.problem
+        if type(exc).__name__ == "MutualAuthenticationError":
+            return CredentialProblem(
+                "mutual_failed", "orch at %s did not prove its identity (mutual "
+                "authentication failed); check the service setting names orch's own "
+                "principal" % self.display_url)
+        return classify(exc, principal=getattr(kerberos, "principal", None),
+                        url=self.display_url, ca_file=self.ca_file)
+
+    def _refused_401(self, response: requests.Response) -> CredentialProblem:
+        """Why orch answered 401, as far as this side can tell."""
+        auth = self.session.auth
+        if getattr(auth, "problem", None) is not None:
+            return auth.problem
+        offers = response.headers.get("WWW-Authenticate", "")
+        if self.kerberos is None:
+            if "negotiate" in offers.lower():
+                return CredentialProblem(
+                    "negotiate_needed", "orch at %s asks for Kerberos (401 Negotiate); "
+                    "set [orch] auth = gssapi with the worker's principal and keytab"
+                    % self.display_url)
+            return CredentialProblem(
+                "token_refused", "orch at %s refused the call (401, offers %r); check "
+                "orch's authentication settings" % (self.display_url, offers or "nothing"))
+        return CredentialProblem(
+            "token_refused", "orch at %s refused the Kerberos token of %s (401); check "
+            "orch's service keytab is current and that orch accepts this principal"
+            % (self.display_url, self.kerberos.principal or "the default principal"))
 
     def _read(self, response: requests.Response, limit: int) -> bytes:
         """Read an answer's body, at most ``limit`` bytes."""
@@ -239,6 +292,11 @@ class Transport:
         """
         attempts = self.retries + 1
         url = self.url + path
+        if self.ca_file and url.startswith("https:") and not os.path.isfile(self.ca_file):
+            raise OrchAuthError(CredentialProblem(
+                "ca_missing", "TLS: CA file %s does not exist; install orch's CA there "
+                "(orch-bridge ca-cert %s)" % (self.ca_file, self.ca_file)),
+                uuid=uuid, operation=operation, method=method, path=path)
         for attempt in range(1, attempts + 1):
             try:
                 response = self.session.request(method, url, timeout=self.timeout,
@@ -252,6 +310,12 @@ class Transport:
                 raise error from None
 
             status = response.status_code
+            offers = response.headers.get("WWW-Authenticate", "").lower()
+            if status == 401 and (self.kerberos is not None or "negotiate" in offers):
+                problem = self._refused_401(response)
+                response.close()
+                raise OrchAuthError(problem, status=401, uuid=uuid, operation=operation,
+                                    method=method, path=path, attempts=attempt)
             if status >= 400:
                 error = self._http_error(response, method, path, operation, uuid, attempt)
                 response.close()

@@ -107,13 +107,16 @@ def test_ca_cert_to_stdout_and_to_a_file(orch_sim, tmp_path):
     assert proc.returncode == 0
     assert proc.stdout.startswith(b"-----BEGIN CERTIFICATE-----")
 
+    # the simulator's placeholder is no certificate: it is never stored
+    # (tests/test_orch_tls.py stores a real CA)
     target = tmp_path / "anchors" / "orch-ca.crt"
     proc = run("ca-cert", str(target), url=orch_sim.url)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.decode().strip() == str(target)
-    assert target.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
-    assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o644
-    assert os.listdir(str(target.parent)) == ["orch-ca.crt"]
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "orch-bridge: ca-cert: TLS: the CA certificate from orch at %s is not a usable CA "
+        "certificate (openssl: Could not read certificate from <stdin>); check orch's CA "
+        "(orch-bridge ca-info)" % orch_sim.url]
+    assert not target.exists()
 
 
 def test_conflict_fails_with_one_line(orch_sim, make_client, tmp_path):

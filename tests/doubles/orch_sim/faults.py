@@ -7,11 +7,14 @@ up the state used here and provides ``_open_listener`` and
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .replies import Reply, content_disposition
+
+logger = logging.getLogger("orch_sim")
 
 if TYPE_CHECKING:
     from .api import OrchApi
@@ -125,12 +128,22 @@ class FaultInjection:
         return self._api.error(status, "INTERNAL_ERROR",
                                "Simulated server failure (HTTP %d)" % status)
 
+    def _note_refused(self, handler: Handler, path: str, why: str) -> None:
+        """Record an API request SPNEGO turned away (status 401)."""
+        logger.info("orch-sim: %s %s from %s refused: %s", handler.command, path,
+                    handler.client_address[0], why)
+        with self._fault_lock:
+            self._requests.append({"time": time.time(), "method": handler.command,
+                                   "path": path, "ip": handler.client_address[0],
+                                   "port": handler.client_address[1], "status": 401,
+                                   "fault": None, "principal": None, "refused": why})
+
     def _serve_api(self, handler: Handler, path: str) -> None:
         """Answer one API request, applying the active faults."""
         entry: Dict[str, Any] = {"time": time.time(), "method": handler.command,
                                  "path": path, "ip": handler.client_address[0],
                                  "port": handler.client_address[1], "status": None,
-                                 "fault": None}
+                                 "fault": None, "principal": handler.principal}
         with self._fault_lock:
             self._requests.append(entry)
             wake = self._wake

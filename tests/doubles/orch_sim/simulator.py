@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import ssl
 import threading
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -44,12 +45,16 @@ class OrchSimulator(FaultInjection, AdminSurface):
     :param request_ids: put a request id in error bodies (orch sends null)
     :param keep_alive: keep connections open between requests (orch,
         under gunicorn's sync workers, closes each one)
+    :param tls: a :class:`tests.doubles.tls_ca.TestCA`: serve https with a
+        certificate it signs (for ``localhost`` and ``host``), and serve its
+        CA certificate at ``/api/v2/ca/certificate`` unless ``ca_pem`` is given
     :raises ValueError: when ``host`` is not a loopback address
     """
 
     def __init__(self, db_path: str, host: str = "127.0.0.1", port: int = 0, *,
                  ca_pem: Optional[bytes] = None, auto_register: bool = True,
-                 request_ids: bool = False, keep_alive: bool = False) -> None:
+                 request_ids: bool = False, keep_alive: bool = False,
+                 tls: Optional[Any] = None) -> None:
         if not is_loopback(host):
             raise ValueError("the simulator listens on loopback only, not %r" % host)
         self.db_path = str(db_path)
@@ -57,6 +62,17 @@ class OrchSimulator(FaultInjection, AdminSurface):
         self.port = port
         self.keep_alive = keep_alive
         self._store = Store(self.db_path)
+        self._ssl_context: Optional[ssl.SSLContext] = None
+        if tls is not None:
+            cert, key = tls.server_cert("orch-%d" % os.getpid(), hosts=("localhost", host))
+            self._ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ssl_context.load_cert_chain(cert, key)
+            if ca_pem is None:
+                with open(tls.cert, "rb") as handle:
+                    ca_pem = handle.read()
+        #: the SPNEGO acceptor when :meth:`require_spnego` is on, else None
+        self.spnego: Optional[Any] = None
+        self.spnego_mutual = True
         self._api = OrchApi(self._store, ca_pem or DUMMY_CA_PEM, auto_register, request_ids)
         self._server: Optional[Server] = None
         self._listener_lock = threading.Lock()
@@ -73,7 +89,8 @@ class OrchSimulator(FaultInjection, AdminSurface):
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:40123``."""
         host = "[%s]" % self.host if ":" in self.host else self.host
-        return "http://%s:%d" % (host, self.port)
+        scheme = "https" if self._ssl_context is not None else "http"
+        return "%s://%s:%d" % (scheme, host, self.port)
 
     @property
     def journal_mode(self) -> str:
@@ -87,6 +104,7 @@ class OrchSimulator(FaultInjection, AdminSurface):
             kind = Server6 if ":" in self.host else Server
             server = kind((self.host, self.port), Handler)
             server.sim = self
+            server.ssl_context = self._ssl_context
             self.port = server.server_address[1]
             self._server = server
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -181,6 +199,26 @@ class OrchSimulator(FaultInjection, AdminSurface):
         """
         workdir = os.path.splitext(self.db_path)[0] + "-data"
         self._api.worker_keytabs = WorkerKeytabs(realm, hub, workdir, arches)
+        return self
+
+    def require_spnego(self, realm: Any, mutual_token: bool = True) -> "OrchSimulator":
+        """Answer API calls only with a valid Kerberos token, as mod_auth_gssapi.
+
+        Without ``Authorization: Negotiate <token>`` (or with a bad one)
+        the answer is 401 with ``WWW-Authenticate: Negotiate``; with a
+        good one the call goes on (callers are still known by source
+        address), every answer carries the mutual-authentication token,
+        and :meth:`requests` records the principal.  The acceptor key is
+        ``HTTP/localhost`` from ``realm.service_keytab``.
+
+        :param realm: a started :class:`tests.doubles.kdc.Realm`
+        :param mutual_token: send the mutual-authentication token (False: a
+            server that cannot prove its identity)
+        :returns: the simulator
+        """
+        from ..hub_sim.spnego import Acceptor
+        self.spnego = Acceptor(realm.service_keytab)
+        self.spnego_mutual = mutual_token
         return self
 
     def set_container_running(self, ip: str, running: bool) -> None:
