@@ -245,3 +245,25 @@ def test_sigterm_while_waiting_for_the_hub_gives_the_keytab_back(
         "the worker keytab was given back to orch")
     assert orch_ca.holders() == []
     assert not os.path.exists(worker.env["KOJID_KEYTAB"])
+
+
+def test_a_leaf_certificate_served_as_orchs_ca_stops_start_before_any_checkout(
+        tmp_path, kdc, kerberos_hub, started):
+    from tests.doubles.tls_ca import TestCA
+
+    leaf, _key = TestCA(tmp_path / "other-ca").create().server_cert("not-a-ca")
+    orch = OrchSimulator(str(tmp_path / "orch.sqlite"), ca_pem=Path(leaf).read_bytes())
+    orch.add_resource(KEYTAB_UUID, "koji-worker", b"\x05\x02", type="file")
+    orch.start()
+    try:
+        worker = make_worker(tmp_path, kdc, kerberos_hub, orch)
+        started.append(worker.start())
+        assert worker.proc.wait(60) == 1
+        last = worker.log().strip().splitlines()[-1]
+        assert last.startswith("koji-worker start: cannot install orch's CA certificate: "
+                               "TLS: the CA certificate from orch at ")
+        assert "has no basicConstraints CA:TRUE" in last
+        assert not os.path.exists(worker.env["KOJI_WORKER_CA_FILE"])
+        assert orch.history() == []  # nothing was checked out
+    finally:
+        orch.stop()

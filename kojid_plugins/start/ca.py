@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 
 from orch_bridge import OrchClient, OrchError
+from orch_bridge.ca import install_ca as install_orch_ca
+from orch_bridge.credentials import CredentialProblem
 
-from ..atomic import write_atomic
 from .environment import WorkerEnv
 from .errors import StartError
 
@@ -24,24 +25,25 @@ logger = logging.getLogger("koji_worker.start")
 
 
 def install_ca(env: WorkerEnv, client: OrchClient) -> str:
-    """Fetch and write orch's CA certificate when a URL is https.
+    """Fetch, check and write orch's CA certificate when a URL is https.
+
+    The answer must be a CA certificate (``CA:TRUE``, not expired), or
+    nothing is written: see :func:`orch_bridge.ca.install_ca`.
 
     :param env: the checked environment
     :param client: an orch client
     :returns: the certificate's path, or ``""`` when no URL is https
-    :raises StartError: when orch does not give it or it cannot be written
+    :raises StartError: when orch does not give it, it is not a CA
+        certificate, or it cannot be written
     """
     if not env.uses_https:
         return ""
     path = env["KOJI_WORKER_CA_FILE"]
     try:
-        pem = client.ca_certificate()
-    except OrchError as error:
-        raise StartError("cannot fetch orch's CA certificate: %s" % error) from None
-    try:
-        write_atomic(path, pem, mode=0o644, sync=True)
+        install_orch_ca(client, path)
+    except (OrchError, CredentialProblem) as error:
+        raise StartError("cannot install orch's CA certificate: %s" % error) from None
     except OSError as error:
         raise StartError("KOJI_WORKER_CA_FILE: cannot write %s: %s"
                          % (path, error.strerror or error)) from None
-    logger.info("installed orch's CA certificate in %s (%d bytes)", path, len(pem))
     return path
