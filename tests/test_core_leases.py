@@ -201,7 +201,9 @@ def test_pool_falls_through_to_a_free_uuid_on_409(hub, resources, make_worker, t
     wait_state(hub, task_id, "CLOSED")
     result = hub.task_result(task_id)
     assert result["resources"]["slot"].endswith("slot-1")
-    assert checkout_release_events(resources, POOL[1]) == ["checkout", "release"]
+    # the task closes on the hub before its lease is released
+    wait_until(lambda: checkout_release_events(resources, POOL[1]) == ["checkout", "release"],
+               10, what="one checkout and one release of the free slot")
     assert [h["uuid"] for h in resources.holders()] == [POOL[0]]
 
 
@@ -233,6 +235,8 @@ def test_lost_checkout_reply_ends_with_exactly_one_lease(hub, resources, make_wo
 
     wait_state(hub, task_id, "CLOSED")
     assert "held by this worker but by no live task" in worker.log()
+    wait_until(lambda: len(checkout_release_events(resources, ONE)) >= 4, 10,
+               what="the task's own release")  # it follows the close on the hub
     events = checkout_release_events(resources, ONE)
     assert events == ["checkout", "release", "checkout", "release"]
     assert held(resources) == []
@@ -345,4 +349,5 @@ def test_an_unexpected_leasing_error_refuses_instead_of_running_unleased(
     wait_until(lambda: [r for r in hub.refusals() if r["task_id"] == task_id], 10,
                what="the refusal to reach the hub")
     assert state(hub, task_id) != "CLOSED"
-    assert held(resources) == []
+    # the refusal reaches the hub before the refused task's checkout is given back
+    wait_until(lambda: held(resources) == [], 10, what="nothing held")

@@ -141,8 +141,9 @@ def test_start_registers_runs_a_task_and_drains_releasing_everything(
 def test_drain_lets_a_short_task_finish_and_takes_no_new_one(
         tmp_path, kdc, kerberos_hub, krb_orch, started):
     orch_ca = krb_orch
+    # a grace far above the task's 2 s, so that a loaded machine still fits it
     worker = make_worker(tmp_path, kdc, kerberos_hub, orch_ca,
-                         KOJI_WORKER_DRAIN_GRACE="5")
+                         KOJI_WORKER_DRAIN_GRACE="20", KOJI_WORKER_STOP_TIMEOUT="40")
     started.append(worker.start())
     worker.wait_log(r"started kojid")
     short = kerberos_hub.make_task("sleep", [2])
@@ -152,7 +153,7 @@ def test_drain_lets_a_short_task_finish_and_takes_no_new_one(
     worker.wait_log("draining kojid")
     time.sleep(0.5)  # let the drain flag land before the next task appears
     late = kerberos_hub.make_task("sleep", [0])
-    assert worker.proc.wait(10) == 0, worker.log()[-3000:]
+    assert worker.proc.wait(45) == 0, worker.log()[-3000:]
 
     assert kerberos_hub.task(short)["state"] == koji.TASK_STATES["CLOSED"]
     assert kerberos_hub.task(late)["state"] == koji.TASK_STATES["FREE"]
