@@ -20,8 +20,8 @@ import koji
 
 from .context import plugin_conf_dir
 
-__all__ = ("ConfigError", "Key", "Section", "load", "conf_path", "as_int", "as_float",
-           "as_positive", "as_count", "as_bool", "as_words", "as_text", "as_path",
+__all__ = ("ConfigError", "Key", "Section", "load", "conf_path", "as_int", "as_whole",
+           "as_float", "as_positive", "as_count", "as_bool", "as_words", "as_text", "as_path",
            "as_uuid", "as_uuids", "as_url", "as_ip")
 
 
@@ -61,6 +61,14 @@ def as_count(value: str) -> int:
     number = as_int(value)
     if number < 0:
         raise ValueError("%r is negative" % value)
+    return number
+
+
+def as_whole(value: str) -> int:
+    """A whole number of at least 1 (a limit of 0 or less means nothing)."""
+    number = as_int(value)
+    if number < 1:
+        raise ValueError("%r must be a whole number of at least 1" % value)
     return number
 
 

@@ -26,12 +26,14 @@ __all__ = ("add_arguments", "run", "assess")
 
 UNHEALTHY = 1
 
+DEFAULT_KOJID_CONF = "/etc/kojid/kojid.conf"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf-dir", help="plugin config directory "
                         "(default: $%s or /etc/kojid/plugins)" % CONF_DIR_ENV)
-    parser.add_argument("--kojid-conf", default="/etc/kojid/kojid.conf",
-                        help="kojid.conf, for --deep (default: %(default)s)")
+    parser.add_argument("--kojid-conf",
+                        help="kojid.conf, for --deep (default: %s)" % DEFAULT_KOJID_CONF)
     parser.add_argument("--deep", action="store_true", help="also run the live checks")
     parser.add_argument("--json", action="store_true", help="print everything as JSON")
 
@@ -52,11 +54,20 @@ def assess(health: Dict[str, Any]) -> Dict[str, Any]:
                                "pid_file": health["pid_file"]}
     try:
         pid = read_pid(health["pid_file"])
+    except StatusError as error:
+        picture["reason"] = str(error)
+        return picture
+    picture["pid"] = pid
+    if not _alive(pid):
+        # before the status file: a kojid that died at start never wrote one
+        picture["reason"] = "kojid (pid %d from %s) is not running" % (pid, health["pid_file"])
+        return picture
+    try:
         status = read_status(health["status_file"])
     except StatusError as error:
         picture["reason"] = str(error)
         return picture
-    picture.update(pid=pid, status=status)
+    picture["status"] = status
 
     try:
         age = time.time() - float(status["time"])
@@ -66,9 +77,7 @@ def assess(health: Dict[str, Any]) -> Dict[str, Any]:
                              % health["status_file"])
         return picture
     picture["age"] = round(age, 1)
-    if not _alive(pid):
-        picture["reason"] = "kojid (pid %d from %s) is not running" % (pid, health["pid_file"])
-    elif status.get("stopped"):
+    if status.get("stopped"):
         picture["reason"] = "kojid stopped (%s)" % status["stopped"]
     elif age > limit:
         picture["reason"] = ("status file %s is %.0f s old, more than %.0f s (%g x sleeptime)"
@@ -87,23 +96,35 @@ def _summary(picture: Dict[str, Any]) -> str:
         len(status.get("leases") or ()))
 
 
+def _refuse(args: argparse.Namespace, reason: str) -> int:
+    """Unhealthy before any check ran: one line, or a JSON picture with ``--json``."""
+    if args.json:
+        print(json.dumps({"healthy": False, "reason": reason}, indent=2, sort_keys=True))
+    else:
+        sys.stderr.write("unhealthy: %s\n" % reason)
+    return UNHEALTHY
+
+
 def run(args: argparse.Namespace) -> int:
     if args.conf_dir:
         if not os.path.isdir(args.conf_dir):
-            sys.stderr.write("unhealthy: --conf-dir %s is not a directory\n" % args.conf_dir)
-            return UNHEALTHY
+            return _refuse(args, "--conf-dir %s is not a directory" % args.conf_dir)
         os.environ[CONF_DIR_ENV] = args.conf_dir
+    if args.kojid_conf and not args.deep:
+        return _refuse(args, "--kojid-conf is read only by the live checks: add --deep")
+    kojid_conf = args.kojid_conf or DEFAULT_KOJID_CONF
+    if args.deep and not os.path.isfile(kojid_conf):
+        return _refuse(args, "--kojid-conf %s is not a file" % kojid_conf)
     try:
         health = read_health_settings()["health"]
     except ConfigError as error:
-        sys.stderr.write("unhealthy: %s\n" % error)
-        return UNHEALTHY
+        return _refuse(args, str(error))
     picture = assess(health)
 
     if args.deep:
         from .health_deep import deep_checks
 
-        checks = deep_checks(args.kojid_conf, health)
+        checks = deep_checks(kojid_conf, health)
         picture["deep_checks"] = checks
         failed = [c for c in checks if not c["ok"] and c.get("fatal")]
         if failed and picture["healthy"]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from .config import (ConfigError, Key, Section, as_bool, as_float, as_int, as_path,
+from .config import (ConfigError, Key, Section, as_bool, as_count, as_float, as_path,
                      as_positive, as_text, as_words, conf_path, load)
 
 __all__ = ("SCHEMA", "CHECKS", "read_health_settings")
@@ -24,7 +24,7 @@ SCHEMA = (
     Section("health", doc="readiness checks and the files health tools read", keys=(
         Key("fatal", as_words, " ".join(CHECKS),
             "checks that, when failing, keep the worker from taking tasks"),
-        Key("min_free_mb", as_int, "1024",
+        Key("min_free_mb", as_count, "1024",
             "free MB needed in kojid's mockdir and workdir"),
         Key("topdir_mount", as_bool, "no",
             "require kojid's topdir to be a mount point (a shared /mnt/koji)"),

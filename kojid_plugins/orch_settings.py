@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from orch_bridge.spnego import Kerberos
@@ -165,6 +166,31 @@ class Settings:
         return any(rule.channels for rule in self.rules)
 
 
+def resource_env_name(name: str) -> str:
+    """The variable a task sees a resource's file path in: ``KOJID_RESOURCE_<NAME>``,
+    upper-cased, with every character but letters and digits turned into ``_``."""
+    return "KOJID_RESOURCE_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _check_distinct(path: str, resources: Dict[str, ResourceSpec]) -> None:
+    """No UUID in two resources (a task taking both would conflict with itself
+    on orch), and no two resources behind one variable name."""
+    owners: Dict[str, str] = {}
+    variables: Dict[str, str] = {}
+    for name, spec in resources.items():
+        for uuid in spec.uuids:
+            other = owners.setdefault(uuid.lower(), name)
+            if other != name:
+                raise ConfigError("bad config: %s [resource:%s]: UUID %s is also in "
+                                  "[resource:%s]; one UUID belongs to one resource"
+                                  % (path, name, uuid, other))
+        variable = resource_env_name(name)
+        other = variables.setdefault(variable, name)
+        if other != name:
+            raise ConfigError("bad config: %s [resource:%s]: its task variable %s is also "
+                              "[resource:%s]'s; rename one" % (path, name, variable, other))
+
+
 def _resource(path: str, section: str, values: Dict[str, Any]) -> ResourceSpec:
     name = section.split(":", 1)[1]
     uuid, pool = values["uuid"], values["pool"]
@@ -199,6 +225,7 @@ def read_settings(path: Optional[str] = None) -> Settings:
         if section.startswith("resource:"):
             spec = _resource(path, section, values)
             resources[spec.name] = spec
+    _check_distinct(path, resources)
 
     rules = []
     for section, values in sections.items():

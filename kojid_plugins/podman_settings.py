@@ -12,7 +12,7 @@ import fnmatch
 import os
 from typing import Any, Dict, Optional
 
-from .config import (ConfigError, Key, Section, as_bool, as_int, as_positive,
+from .config import (ConfigError, Key, Section, as_bool, as_positive, as_whole,
                      as_text, as_words, conf_path, load)
 
 __all__ = ("SCHEMA", "PodmanSettings", "read_podman_settings")
@@ -45,8 +45,8 @@ SCHEMA = (
     )),
     Section("limits", doc="what a build-root container may use", keys=(
         Key("cpus", as_positive, "2", "CPUs (fractions allowed)"),
-        Key("memory_mb", as_int, "4096", "memory limit in MB"),
-        Key("pids", as_int, "4096", "most processes at once"),
+        Key("memory_mb", as_whole, "4096", "memory limit in MB"),
+        Key("pids", as_whole, "4096", "most processes at once"),
     )),
     Section("network", doc="the build root's network", keys=(
         Key("enabled", as_bool, "no",
@@ -131,4 +131,10 @@ def read_podman_settings(path: Optional[str] = None) -> PodmanSettings:
         if not os.path.isabs(root):
             raise ConfigError("bad config: %s [mounts] safe_roots: %r is not absolute"
                               % (path, root))
-    return PodmanSettings(sections, path)
+    settings = PodmanSettings(sections, path)
+    default = settings.images["default"]
+    if default and not settings.allowed(default):
+        raise ConfigError("bad config: %s [images] default: %s does not match [images] "
+                          "allowed (%s)" % (path, default,
+                                            " ".join(settings.images["allowed"]) or "empty"))
+    return settings

@@ -12,19 +12,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from typing import Any, Iterator, Optional
 
 import koji.tasks
 
 from . import runtime
 from .context import TaskContext
+from .orch_settings import resource_env_name
 
 __all__ = ("OutcomeRecorder", "exit_kind", "classify")
 
 logger = logging.getLogger("koji.plugin.kojid_plugins")
-
-ENV_PREFIX = "KOJID_RESOURCE_"
 
 
 def classify(error: Optional[BaseException]) -> str:
@@ -85,7 +83,7 @@ class OutcomeRecorder:
         """``KOJID_RESOURCE_<NAME>=path`` for each resource, then restore."""
         saved = {}
         for name, path in self.task.resources.items():
-            key = ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+            key = resource_env_name(name)
             saved[key] = os.environ.get(key)
             os.environ[key] = path
         try:

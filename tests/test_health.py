@@ -313,3 +313,38 @@ def test_a_mistyped_conf_dir_is_unhealthy_naming_it(tmp_path):
     assert done.returncode == 1
     assert done.stderr == "unhealthy: --conf-dir %s is not a directory\n" % (
         tmp_path / "no-such-dir")
+
+
+def test_a_negative_min_free_mb_is_a_config_error_naming_it(tmp_path):
+    (tmp_path / "worker_health.conf").write_text("[health]\nmin_free_mb = -1\n")
+    done = health(tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == "unhealthy: bad config: %s [health] min_free_mb: '-1' is negative\n" % (
+        tmp_path / "worker_health.conf")
+
+
+def test_a_kojid_that_died_before_its_first_loop_is_named_not_the_status_file(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "kojid.pid").write_text("%d\n" % dead.pid)
+    (tmp_path / "worker_health.conf").write_text(
+        "[health]\npid_file = %s\nstatus_file = %s\n" % (tmp_path / "kojid.pid",
+                                                         tmp_path / "status.json"))
+    done = health(tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == "unhealthy: kojid (pid %d from %s) is not running\n" % (
+        dead.pid, tmp_path / "kojid.pid")
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--kojid-conf", "/etc/kojid/kojid.conf"],
+     "--kojid-conf is read only by the live checks: add --deep"),
+    (["--deep", "--kojid-conf", "/nonexistent/kojid.conf"],
+     "--kojid-conf /nonexistent/kojid.conf is not a file"),
+])
+def test_kojid_conf_mistakes_are_named(tmp_path, args, reason):
+    done = health(tmp_path, *args)
+    assert (done.returncode, done.stderr) == (1, "unhealthy: %s\n" % reason)
+    as_json = health(tmp_path, "--json", *args)
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout) == {"healthy": False, "reason": reason}

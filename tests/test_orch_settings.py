@@ -99,3 +99,34 @@ def test_rules_without_any_orch_url_are_refused(tmp_path, monkeypatch):
         read_settings(write(tmp_path, text))
     monkeypatch.setenv("ORCH_SERVICE_URL", "http://127.0.0.1:9")
     assert read_settings(write(tmp_path, text)).url == "http://127.0.0.1:9"
+
+
+def test_one_uuid_in_two_resources_is_refused_naming_both(tmp_path):
+    path = write(tmp_path, """
+        [orch]
+        url = http://127.0.0.1:9
+        [resource:signing]
+        uuid = %s
+        [resource:slots]
+        pool = %s %s
+        """ % (U1, U2, U1.upper()))
+    with pytest.raises(ConfigError) as caught:
+        read_settings(str(path))
+    assert str(caught.value) == (
+        "bad config: %s [resource:slots]: UUID %s is also in [resource:signing]; one UUID "
+        "belongs to one resource" % (path, U1.upper()))
+
+
+def test_two_resources_behind_one_task_variable_are_refused(tmp_path):
+    path = write(tmp_path, """
+        [orch]
+        url = http://127.0.0.1:9
+        [resource:build-slot]
+        uuid = %s
+        [resource:build_slot]
+        uuid = %s
+        """ % (U1, U2))
+    with pytest.raises(ConfigError, match=r"\[resource:build_slot\]: its task variable "
+                                          r"KOJID_RESOURCE_BUILD_SLOT is also "
+                                          r"\[resource:build-slot\]'s; rename one"):
+        read_settings(str(path))
