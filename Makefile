@@ -46,34 +46,49 @@ compat:
 	.venv-koji$(KOJI_VERSION)/bin/python -m pytest -q
 
 # The worker image beside a Boxed Koji deployment (see "Worker image" in the README):
-#   make up PROFILE=workers [WORKERS=2]   then   make status | logs-worker | shell-worker | down
+#   make up [WORKERS=2]   then   make status | logs-worker | shell-worker | down
 # (Boxed Koji's README writes "make up --profile workers"; make itself rejects
-# --profile as an unknown option, so the profile is a make variable here.)
-COMPOSE ?= podman-compose
+# --profile as an unknown option, so the profile is a make variable here, PROFILE,
+# and defaults to workers: compose.yaml's only service is in that profile.)
+# COMPOSE: podman-compose from PATH, else the one make venv put in $(VENV)/bin.
+ifeq ($(origin COMPOSE),undefined)
+COMPOSE := $(or $(shell command -v podman-compose 2>/dev/null),$(VENV)/bin/podman-compose)
+endif
 COMPOSE_FILE ?= compose.yaml
 PROJECT_NAME ?= koji-worker
-PROFILE ?=
+PROFILE ?= workers
 WORKERS ?= 1
 # which instance make shell-worker opens when several run
 INDEX ?= 1
 # status, logs, shell and down always see the workers, whatever PROFILE says
 compose = $(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT_NAME)
 workers = $(compose) --profile workers
+# one line, then stop, when COMPOSE names no command
+compose-found = @command -v $(firstword $(COMPOSE)) >/dev/null 2>&1 || { \
+	echo "podman-compose not found: '$(firstword $(COMPOSE))' is not a command; install \
+	podman-compose on PATH, run 'make venv', or set COMPOSE=..." >&2; exit 127; }
 
 up:
+	$(compose-found)
 	$(compose) $(if $(PROFILE),--profile $(PROFILE)) up -d \
 		$(if $(filter workers,$(PROFILE)),--scale koji-worker=$(WORKERS))
+	@$(if $(filter workers,$(PROFILE)),:,echo "make up: started no koji-worker: it is in \
+	profile workers, and PROFILE='$(PROFILE)'; run 'make up PROFILE=workers'" >&2)
 
 status:
+	$(compose-found)
 	$(workers) ps
 
 logs-worker:
+	$(compose-found)
 	$(workers) logs -f koji-worker
 
 shell-worker:
+	$(compose-found)
 	$(workers) exec --index $(INDEX) koji-worker /bin/bash
 
 down:
+	$(compose-found)
 	$(workers) down
 
 clean:

@@ -25,6 +25,11 @@ WORKER_UUID = "4d5e6f7a-8b9c-4d4e-9f5a-6b7c8d9eafb0"
 
 
 def base_env(tmp_path, **extra):
+    """Every variable start needs, its files in place: a conf per default plugin."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir(exist_ok=True)
+    for name in ("orch_resources", "worker_health"):
+        (plugins / (name + ".conf")).touch()
     env = {
         "KOJI_HUB_URL": "http://127.0.0.1:9/kojihub",
         "KOJI_TOP_URL": "http://127.0.0.1:9/kojifiles",
@@ -35,6 +40,8 @@ def base_env(tmp_path, **extra):
         "KOJID_OPT_WORKDIR": str(tmp_path / "work"),
         "KOJID_PLUGINS_CONFDIR": str(tmp_path / "plugins"),
         "KOJI_WORKER_STATE_DIR": str(tmp_path / "state"),
+        "KOJID_COMMAND": sys.executable,
+        "KOJID_CONF": str(tmp_path / "kojid.conf"),
     }
     env.update(extra)
     return {k: v for k, v in env.items() if v is not None}
@@ -78,6 +85,30 @@ def test_missing_variable_is_one_line_naming_it(tmp_path, name):
      "'no_such_plugin' on kojid's pluginpath"),
     ("KOJID_CONF_TEMPLATE", "/nonexistent/kojid.conf.in", "KOJID_CONF_TEMPLATE: cannot "
      "read /nonexistent/kojid.conf.in"),
+    ("KOJID_PLUGINS_CONFDIR", "/nonexistent/plugins",
+     "KOJID_PLUGINS_CONFDIR: directory /nonexistent/plugins does not exist\n"),
+    ("KOJID_PLUGINS_CONFDIR", "/etc/passwd",
+     "KOJID_PLUGINS_CONFDIR: /etc/passwd is not a directory\n"),
+    ("KOJID_COMMAND", "/nonexistent/kojid --fast",
+     "KOJID_COMMAND: /nonexistent/kojid does not exist\n"),
+    ("KOJID_COMMAND", "/etc/passwd", "KOJID_COMMAND: /etc/passwd is not executable\n"),
+    ("KOJID_COMMAND", "/etc", "KOJID_COMMAND: /etc is not a file\n"),
+    ("KOJID_COMMAND", "no-such-kojid -m x",
+     "KOJID_COMMAND: 'no-such-kojid' is not an executable on PATH (/usr/bin:/bin)\n"),
+    ("KOJID_CONF", "/nonexistent/kojid/kojid.conf", "KOJID_CONF: cannot write "
+     "/nonexistent/kojid/kojid.conf: directory /nonexistent/kojid does not exist\n"),
+    ("KOJID_CONF", "/etc/passwd/kojid.conf", "KOJID_CONF: cannot write "
+     "/etc/passwd/kojid.conf: directory /etc/passwd does not exist\n"),
+    ("KOJID_CONF", "/proc/kojid.conf", "KOJID_CONF: cannot write /proc/kojid.conf: "),
+    ("KOJI_HUB_URL", "http://hub:99999/kojihub",
+     "KOJI_HUB_URL: 'http://hub:99999/kojihub': port 99999 is not in 1-65535\n"),
+    ("KOJI_HUB_URL", "https://[::1]:0/kojihub",
+     "KOJI_HUB_URL: 'https://[::1]:0/kojihub': port 0 is not in 1-65535\n"),
+    ("ORCH_SERVICE_URL", "http://orch:/", "ORCH_SERVICE_URL: 'http://orch:/' has an empty "
+     "port\n"),
+    ("KOJI_TOP_URL", "http://a/kojifiles http://b:70000/kojifiles",
+     "KOJI_TOP_URL: 'http://b:70000/kojifiles': port 70000 is not in 1-65535\n"),
+    ("KRB5_KDC", "kdc:88888", "KRB5_KDC: 'kdc:88888': port 88888 is not in 1-65535\n"),
 ])
 def test_malformed_variable_is_one_line_naming_it(tmp_path, name, value, says):
     status, err = run_start(base_env(tmp_path, **{name: value}))
@@ -93,6 +124,46 @@ def test_bad_plugin_config_stops_before_kojid_naming_file_and_key(tmp_path):
     assert status == EXIT_CONFIG
     assert err.count("\n") == 1
     assert "worker_health.conf [health] min_free_mb" in err
+
+
+@pytest.mark.parametrize("text, says", [
+    ("min_free_mb = 5\n", "worker_health.conf line 1: no [section] header before "
+     "'min_free_mb = 5'\n"),
+    ("[health]\nmin_free_mb = 5\nmin_free_mb = 6\n",
+     "worker_health.conf line 3: 'min_free_mb' given twice in [health]\n"),
+    ("[health]\n  stray\n", "worker_health.conf line 2: not a key = value line: "
+     "'  stray\\n'\n"),
+])
+def test_an_unparsable_plugin_conf_is_one_line_naming_file_and_line(tmp_path, text, says):
+    env = base_env(tmp_path)
+    (tmp_path / "plugins" / "worker_health.conf").write_text(text)
+    status, err = run_start(env)
+    assert status == EXIT_CONFIG, err
+    assert err == "koji-worker start: KOJID_PLUGINS_CONFDIR: bad config: %s/%s" % (
+        tmp_path / "plugins", says)
+
+
+def test_plugins_without_their_conf_are_named_in_one_warning(tmp_path):
+    # a template mistake stops start after the plugin checks, before orch is asked
+    env = base_env(tmp_path, KOJID_OPT_SERVER="http://x/kojihub",
+                   KOJI_WORKER_PLUGINS="orch_resources worker_health container_buildroot")
+    (tmp_path / "plugins" / "orch_resources.conf").unlink()
+    status, err = run_start(env)
+    assert status == EXIT_CONFIG, err
+    warning, error = err.splitlines()
+    assert warning.endswith("koji-worker start: WARNING plugins on their defaults (no "
+                            "NAME.conf in %s): orch_resources container_buildroot"
+                            % (tmp_path / "plugins"))
+    assert error.startswith("koji-worker start: KOJID_OPT_SERVER: ")
+
+
+def test_a_kojid_command_found_on_path_passes_step_1(tmp_path):
+    """"python3 -m ..." is looked up on PATH: start goes on to ask orch (port 9: refused)."""
+    env = base_env(tmp_path, KOJID_COMMAND="python3 -m tests.doubles.kojid_runner")
+    status, err = run_start(env)
+    assert status == 1, err
+    assert "KOJID_COMMAND" not in err
+    assert "127.0.0.1:9" in err.splitlines()[-1]
 
 
 def rendered(tmp_path, template=TEMPLATE, serverca="", **extra):
@@ -156,13 +227,14 @@ def test_template_without_server_is_refused(tmp_path):
 
 
 def test_defaults_when_only_the_required_variables_are_set(tmp_path):
-    env = read_environment(base_env(tmp_path))
+    env = read_environment(base_env(tmp_path, KOJID_COMMAND=None, KOJID_CONF=None))
     assert env["KOJI_TOP_DIR"] == "/mnt/koji"
     assert env["BUILDER_MAX_JOBS"] == 10
     assert env["KOJI_WORKER_PRINCIPAL"] == "worker/*@KOJI.BOX"
     assert env["KOJI_WORKER_PLUGINS"] == ["orch_resources", "worker_health"]
     assert env["BUILDER_ARGS"] == ["--force-lock", "--verbose"]
     assert env["KOJID_COMMAND"] == ["/usr/sbin/kojid"]
+    assert env["KOJID_CONF"] == "/etc/kojid/kojid.conf"
     assert (env["KOJI_WORKER_DRAIN_GRACE"], env["KOJI_WORKER_STOP_TIMEOUT"]) == (4, 10)
     assert not env.uses_https
 

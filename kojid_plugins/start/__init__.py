@@ -2,6 +2,7 @@
 
 ==================  ===========================================================
 :mod:`.environment` read and check every variable (one line naming a bad one)
+:mod:`.places`      check the files and directories the variables name
 :mod:`.keytab`      read the principals in a keytab file, pick the expected one
 :mod:`.registration` wait until the hub knows the principal as a build host
 :mod:`.render`      write kojid.conf from the template, checked as kojid would

@@ -1,7 +1,8 @@
 """Start this worker: identity from orch, kojid.conf, kojid; drain on SIGTERM.
 
 ``koji-worker start`` is the worker container's entrypoint.  In order:
-check every variable, the plugins and their configuration, and a first
+check every variable, the files and directories they name, the plugins
+and their configuration, and a first
 rendering of kojid.conf (a mistake stops it here, before orch or the hub
 is asked anything); install orch's CA certificate when a URL is https;
 check the worker keytab out of orch and read its principal; wait until
@@ -29,6 +30,7 @@ from .ca import install_ca
 from .environment import WorkerEnv, read_environment
 from .errors import StartError, Stopped
 from .kerberos import install_krb5_conf
+from .places import check_places
 from .identity import Identity, check_out_identity, give_back
 from .registration import wait_for_host
 from .releases import Lease, journal_leases, release_all, remove_file
@@ -162,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop_before_kojid)
     try:
         env = read_environment()
+        check_places(env)
         plan = Plan(env)
         _state_dir(env)
         client = OrchClient(env["ORCH_SERVICE_URL"], timeout=10.0, retries=3,

@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import uuid as uuidlib
+from urllib.parse import urlsplit
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
 
 from .. import kojid_options
@@ -29,9 +30,22 @@ OPTION_PREFIX = "KOJID_OPT_"
 _REALM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def _port(text: str, port: str) -> None:
+    if not port:
+        raise ValueError("%r has an empty port" % text)
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("%r: port %s is not in 1-65535" % (text, port))
+
+
 def _url(text: str) -> str:
     if not re.match(r"^https?://[^/\s]+\S*$", text):
         raise ValueError("%r is not an http:// or https:// URL" % text)
+    netloc = urlsplit(text).netloc.rpartition("@")[2]
+    host, port = re.match(r"^(\[[^\]]*\]|[^:]*)(?::(.*))?$", netloc).groups()
+    if not host.strip("[]"):
+        raise ValueError("%r has no host name" % text)
+    if port is not None:
+        _port(text, port)
     return text
 
 
@@ -97,6 +111,8 @@ def _hostport(text: str) -> str:
     if text and not re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]+)?$",
                              text):
         raise ValueError("%r is not a host or host:port" % text)
+    if re.search(r":[0-9]+$", text):
+        _port(text, text.rsplit(":", 1)[1])
     return text
 
 

@@ -11,8 +11,10 @@ matches a user's name or Kerberos principal) and ``getHost(name)``.
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import koji
 
@@ -36,6 +38,43 @@ def _plain_user(principal: str, user: Dict[str, Any]) -> RegistrationError:
         "'koji add-host --force %s ARCH' (which turns that user into a host) or by "
         "removing the user so orch can register the host" % (
             principal, user["name"], user["name"]))
+
+
+def _chain(error: BaseException) -> List[BaseException]:
+    """``error`` and what it wraps: cause, context, urllib3's reason, exception args."""
+    found: List[BaseException] = []
+    todo = [error]
+    while todo:
+        item = todo.pop(0)
+        if any(item is seen for seen in found):
+            continue
+        found.append(item)
+        wrapped = [item.__cause__, item.__context__, getattr(item, "reason", None)]
+        todo.extend(x for x in wrapped + list(item.args) if isinstance(x, BaseException))
+    return found
+
+
+def describe(error: BaseException) -> str:
+    """One line for why a call to the hub failed: the socket's or TLS's own words.
+
+    requests and urllib3 wrap the cause in pool, retry and object texts;
+    this digs it out (``connection refused``, ``timed out``, a TLS reason,
+    a name that does not resolve), else gives the error's text on one line.
+    """
+    chain = _chain(error)
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            detail = getattr(item, "verify_message", None) or item.reason or str(item)
+            return "TLS: %s" % " ".join(str(detail).split())
+    for item in chain:
+        if isinstance(item, socket.gaierror):
+            return "cannot resolve the host name: %s" % item.strerror
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror[:1].lower() + item.strerror[1:]
+    if any(isinstance(item, (socket.timeout, TimeoutError)) for item in chain) \
+            or "timed out" in str(error):
+        return "timed out"
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _ask(session: Any, principal: str) -> Optional[str]:
@@ -90,7 +129,7 @@ def wait_for_host(hub_url: str, principal: str, timeout: float,
         session.logout()
     if last_error is not None:
         raise RegistrationError("the hub %s did not answer within %g s: %s"
-                                % (hub_url, timeout, last_error))
-    raise RegistrationError("the hub %s still does not know %s as a host after %g s; "
-                            "did orch register it (its log, 'koji list-hosts')?"
-                            % (hub_url, principal, timeout))
+                                % (hub_url, timeout, describe(last_error)))
+    raise RegistrationError("the hub %s still does not know %s as a host after %g s "
+                            "(orch registers it at checkout: see orch's log and "
+                            "'koji list-hosts')" % (hub_url, principal, timeout))
