@@ -10,7 +10,8 @@ Subcommands: ``checkout UUID [FILE]``, ``release UUID``, ``status UUID``,
 ``validate UUID``, ``health``, ``mappings``, ``ca-cert [FILE]``,
 ``ca-info`` and ``ca-status``.  JSON answers are printed indented.  On
 failure it prints exactly one line on stderr and exits 1 (orch or file
-error) or 2 (usage error).
+error), 2 (usage error) or 130 (interrupted).  A checkout orch granted
+whose file cannot be written is released again.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     :param argv: the arguments (default: ``sys.argv[1:]``)
     :returns: the exit status: 0 on success, 1 when orch or the file
-        system failed, 2 on a usage error
+        system failed, 2 on a usage error, 130 when interrupted
     """
     try:
         args = build_parser().parse_args(argv)
