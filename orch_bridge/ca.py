@@ -20,18 +20,21 @@ import os
 import re
 import ssl
 import subprocess
-from typing import Any, List, NamedTuple
+from typing import Any, List, NamedTuple, Optional
 
 from . import files
 from .credentials import CredentialProblem
 from .errors import printable
 
-__all__ = ("CaCertificate", "check_ca_pem", "check_ca_file", "install_ca", "fetch_ca")
+__all__ = ("CaCertificate", "check_ca_pem", "check_ca_file", "ca_file_problem", "install_ca",
+           "fetch_ca")
 
 logger = logging.getLogger("orch_bridge")
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----",
                         re.DOTALL)
+#: most bytes of a CA file looked at (a large system bundle fits)
+_CA_FILE_LIMIT = 16 * 1024 * 1024
 
 
 class CaCertificate(NamedTuple):
@@ -103,6 +106,37 @@ def check_ca_file(path: str) -> List[CaCertificate]:
                                 "install orch's CA there (orch-bridge ca-cert %s)"
                                 % (path, error.strerror or error, path)) from None
     return check_ca_pem(pem, path)
+
+
+def ca_file_problem(path: str) -> Optional[CredentialProblem]:
+    """A quick look at the CA file https calls verify against.
+
+    It must be a readable file holding at least one PEM certificate;
+    :func:`check_ca_file` checks the certificates themselves.
+
+    :param path: the CA file
+    :returns: ``None`` when it looks usable, else the problem:
+        ``ca_missing`` (absent, a directory, unreadable) or ``not_a_ca``
+        (no PEM certificate in it)
+    """
+    hint = "install orch's CA there (orch-bridge ca-cert %s)" % path
+    if os.path.isdir(path):
+        return CredentialProblem("ca_missing", "TLS: CA file %s is a directory, not a file; "
+                                 "give the certificate file in it (orch-bridge ca-cert %s "
+                                 "writes %s)" % (path, path, os.path.join(path, "ca.crt")))
+    try:
+        with open(path, "rb") as handle:
+            pem = handle.read(_CA_FILE_LIMIT)
+    except FileNotFoundError:
+        return CredentialProblem("ca_missing", "TLS: CA file %s does not exist; %s"
+                                 % (path, hint))
+    except OSError as error:
+        return CredentialProblem("ca_missing", "TLS: CA file %s cannot be read (%s)"
+                                 % (path, error.strerror or error))
+    if not _PEM_BLOCK.search(pem):
+        return CredentialProblem("not_a_ca", "TLS: CA file %s holds no PEM certificate; %s"
+                                 % (path, hint))
+    return None
 
 
 def fetch_ca(client: Any) -> bytes:

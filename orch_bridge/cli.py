@@ -10,12 +10,14 @@ Subcommands: ``checkout UUID [FILE]``, ``release UUID``, ``status UUID``,
 ``validate UUID``, ``health``, ``mappings``, ``ca-cert [FILE]``,
 ``ca-info`` and ``ca-status``.  JSON answers are printed indented.  On
 failure it prints exactly one line on stderr and exits 1 (orch or file
-error) or 2 (usage error).
+error), 2 (usage error) or 130 (interrupted).  A checkout orch granted
+whose file cannot be written is released again.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import math
@@ -137,9 +139,48 @@ def _split_target(target: Optional[str]) -> Any:
     return os.path.dirname(target) or ".", os.path.basename(target)
 
 
+class Failed(Exception):
+    """A failure already put into its one line (exit 1)."""
+
+
+def file_problem(error: OSError, target: Optional[str] = None) -> str:
+    """``cannot write TARGET: what is wrong``, naming the path at fault.
+
+    :param error: the failure
+    :param target: the file or directory the command was writing
+    """
+    name = str(error.filename) if error.filename else None
+    detail = error.strerror or str(error)
+    if error.errno == errno.ENOTDIR and name and name not in detail:
+        detail = "%s is not a directory" % name
+    elif name and name != target and name not in detail:
+        detail = "%s: %s" % (name, detail)
+    where = target or name
+    return "cannot write %s: %s" % (where, detail) if where else "cannot write: %s" % detail
+
+
+def _give_back(client: OrchClient, uuid: str, problem: str) -> Failed:
+    """A checkout orch granted whose file was not written: release it."""
+    try:
+        client.release(uuid)
+    except OrchError as error:
+        return Failed("%s; %s stays checked out on orch, release failed (%s): run %s "
+                      "release %s" % (problem, uuid, error.reason, PROG, uuid))
+    return Failed("%s; released %s on orch again" % (problem, uuid))
+
+
 def _checkout(client: OrchClient, args: argparse.Namespace) -> Any:
     directory, name = _split_target(args.file)
-    result = client.checkout(args.uuid, directory, filename=name)
+    try:
+        result = client.checkout(args.uuid, directory, filename=name)
+    except (OrchError, OSError) as error:
+        if getattr(error, "lease_held", None) != args.uuid:
+            raise
+        if isinstance(error, OrchError):
+            problem = error.reason
+        else:
+            problem = file_problem(error, args.file or directory)
+        raise _give_back(client, args.uuid, problem) from None
     if args.json:
         return result._asdict()
     return result.path
@@ -192,7 +233,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     :param argv: the arguments (default: ``sys.argv[1:]``)
     :returns: the exit status: 0 on success, 1 when orch or the file
-        system failed, 2 on a usage error
+        system failed, 2 on a usage error, 130 when interrupted
     """
     try:
         args = build_parser().parse_args(argv)
@@ -229,11 +270,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             _emit(_ACTIONS[args.command](client, args))
     except OrchError as exc:
         return _fail(what, exc.reason, EXIT_FAILED)
-    except CredentialProblem as exc:
+    except (CredentialProblem, Failed) as exc:
         return _fail(what, str(exc), EXIT_FAILED)
     except OSError as exc:
-        where = " %s" % exc.filename if getattr(exc, "filename", None) else ""
-        return _fail(what, "cannot write%s: %s" % (where, exc.strerror or exc), EXIT_FAILED)
+        return _fail(what, file_problem(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return _fail(what, "interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # the one-line promise holds for surprises too

@@ -124,6 +124,13 @@ class OrchClient(Transport):
         :raises OrchConflict: when the resource is already checked out
         :raises OrchError: on any other failure
         :raises OSError: when the file cannot be written
+
+        An error raised after orch granted the checkout (a bad or cut
+        answer, an unsafe name from orch, a file that cannot be written)
+        leaves the resource checked out and carries its UUID in a
+        ``lease_held`` attribute: the caller releases it or keeps it
+        (``orch_resources`` keeps it in its journal and releases it
+        later; ``orch-bridge checkout`` releases it at once).
         """
         method, path = "POST", self._resource_path(uuid)
         if filename is not None:
@@ -132,22 +139,31 @@ class OrchClient(Transport):
 
         response = self._request(method, path, "checkout", uuid)
         try:
-            name = filename
-            if name is None:
-                header = response.headers.get("Content-Disposition")
-                name = filename_from_disposition(header) if header else None
-                if name is None:
-                    raise self._bad_answer("the answer names no file (Content-Disposition); "
-                                           "pass a file name", method, path, "checkout",
-                                           uuid, response.status_code)
-            target = files.safe_target(directory, name, from_server=filename is None,
-                                       uuid=uuid, operation="checkout")
-            files.ensure_directory(directory)
-            size = files.write_atomic(target, self._file_chunks(response, method, path, uuid),
-                                      mode=0o600)
+            return self._write_checkout(response, uuid, directory, filename)
+        except Exception as error:
+            # orch granted it: the caller decides whether to give it back
+            error.lease_held = uuid  # type: ignore[attr-defined]
+            raise
         finally:
             response.close()
 
+    def _write_checkout(self, response: requests.Response, uuid: str, directory: str,
+                        filename: Optional[str]) -> CheckoutResult:
+        """Write the file of a checkout orch granted."""
+        method, path = "POST", self._resource_path(uuid)
+        name = filename
+        if name is None:
+            header = response.headers.get("Content-Disposition")
+            name = filename_from_disposition(header) if header else None
+            if name is None:
+                raise self._bad_answer("the answer names no file (Content-Disposition); "
+                                       "pass a file name", method, path, "checkout",
+                                       uuid, response.status_code)
+        target = files.safe_target(directory, name, from_server=filename is None,
+                                   uuid=uuid, operation="checkout")
+        files.ensure_directory(directory)
+        size = files.write_atomic(target, self._file_chunks(response, method, path, uuid),
+                                  mode=0o600)
         logger.info("orch: checked out %s to %s (%d bytes)", uuid, target, size)
         return CheckoutResult(uuid, target, name)
 

@@ -92,10 +92,18 @@ def ensure_directory(directory: str, mode: int = 0o700) -> None:
 
     :param directory: the directory to create
     :param mode: its permission bits (set exactly, whatever the umask)
+    :raises NotADirectoryError: when it, or the nearest of its parents
+        that exists, is not a directory (that one is the error's
+        ``filename``)
     :raises OSError: when it cannot be created
     """
     if os.path.isdir(directory):
         return
+    existing = os.path.abspath(directory)
+    while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(errno.ENOTDIR, "%s is not a directory" % existing, existing)
     os.makedirs(directory, mode=mode, exist_ok=True)
     os.chmod(directory, mode)
 

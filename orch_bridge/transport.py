@@ -22,12 +22,13 @@ import socket
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from .addresses import BIND_ERRNOS, bind_problem, family_mismatch, parse_url
 from .answers import error_from_answer, excerpt
+from .ca import ca_file_problem
 from .credentials import CredentialProblem, classify, from_tls_error
 from .errors import OrchAuthError, OrchError, OrchProtocolError, OrchUnavailable, printable
 
@@ -94,14 +95,10 @@ class Transport:
                  verify: Union[bool, str] = True,
                  session_factory: Optional[Callable[[], requests.Session]] = None,
                  kerberos: Any = None) -> None:
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("orch URL must be http:// or https:// with a host: %r" % url)
-        self.url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-        host = parts.hostname if ":" not in parts.hostname else "[%s]" % parts.hostname
-        port = ":%d" % parts.port if parts.port else ""
+        checked = parse_url(url)
+        self.url = checked.base
         #: the URL as shown in messages (without any user:password@)
-        self.display_url = "%s://%s%s%s" % (parts.scheme, host, port, parts.path.rstrip("/"))
+        self.display_url = checked.display
 
         if isinstance(timeout, (tuple, list)):
             self.timeout = (float(timeout[0]), float(timeout[1]))
@@ -115,7 +112,7 @@ class Transport:
         self.backoff = max(float(backoff), 0.0)
         self.backoff_max = max(float(backoff_max), 0.0)
         if source_address is not None:
-            ipaddress.ip_address(source_address)
+            self._check_source(source_address, checked.host)
         self.source_address = source_address
         if auth is not None and kerberos is not None:
             raise ValueError("give either auth or kerberos, not both")
@@ -135,6 +132,17 @@ class Transport:
         self._session: Optional[requests.Session] = None
         #: sessions inherited from a parent process: kept, never used
         self._inherited: List[requests.Session] = []
+
+    def _check_source(self, source: str, host: str) -> None:
+        try:
+            ipaddress.ip_address(source)
+        except ValueError:
+            raise ValueError("source address %s is not an IP address"
+                             % printable(repr(source), 80)) from None
+        mismatch = family_mismatch(source, host)
+        if mismatch:
+            raise ValueError("cannot send from %s to orch at %s: %s"
+                             % (source, self.display_url, mismatch))
 
     # -- the session -----------------------------------------------------------
 
@@ -200,6 +208,10 @@ class Transport:
         where = "orch at %s" % self.display_url
         causes = list(_causes(exc))
         retry = True
+        local = self._source_problem(causes)
+        if local:
+            return OrchUnavailable(local, uuid=uuid, operation=operation, method=method,
+                                   path=path), False
         problem = self._credential_problem(exc)
         if problem is not None:
             return OrchAuthError(problem, uuid=uuid, operation=operation, method=method,
@@ -226,6 +238,26 @@ class Transport:
         error = OrchUnavailable(text, uuid=uuid, operation=operation, method=method,
                                 path=path)
         return error, retry
+
+    def _source_problem(self, causes: List[BaseException]) -> Optional[str]:
+        """Why no connection could leave from the source address, if that is why.
+
+        Both are local failures, found before any packet is sent, so they
+        are never retried.
+        """
+        source = self.source_address
+        if not source:
+            return None
+        errnos = {getattr(c, "errno", None) for c in causes if isinstance(c, OSError)}
+        if socket.EAI_FAMILY in errnos:
+            return ("cannot send from %s to orch at %s: its host has no IPv%d address "
+                    "(the source and orch's address are of different families)"
+                    % (source, self.display_url, ipaddress.ip_address(source).version))
+        if errnos & set(BIND_ERRNOS):
+            why = bind_problem(source)
+            if why:
+                return "cannot send from %s: %s" % (source, why)
+        return None
 
     def _credential_problem(self, exc: BaseException) -> Optional[CredentialProblem]:
         """The Kerberos or TLS cause of a failed request, if it is one."""
@@ -292,11 +324,11 @@ class Transport:
         """
         attempts = self.retries + 1
         url = self.url + path
-        if self.ca_file and url.startswith("https:") and not os.path.isfile(self.ca_file):
-            raise OrchAuthError(CredentialProblem(
-                "ca_missing", "TLS: CA file %s does not exist; install orch's CA there "
-                "(orch-bridge ca-cert %s)" % (self.ca_file, self.ca_file)),
-                uuid=uuid, operation=operation, method=method, path=path)
+        if self.ca_file and url.startswith("https:"):
+            problem = ca_file_problem(self.ca_file)
+            if problem is not None:
+                raise OrchAuthError(problem, uuid=uuid, operation=operation, method=method,
+                                    path=path)
         for attempt in range(1, attempts + 1):
             try:
                 response = self.session.request(method, url, timeout=self.timeout,

@@ -140,7 +140,25 @@ def test_unsafe_server_name_fails_with_one_line(orch_sim, tmp_path):
     err = one_line_error(run("checkout", PRINCIPAL_UUID, url=orch_sim.url, cwd=str(tmp_path)),
                          1, "orch-bridge: checkout %s: " % PRINCIPAL_UUID)
     assert "pass a file name" in err
+    assert err.endswith("; released %s on orch again\n" % PRINCIPAL_UUID)
     assert [n for n in os.listdir(str(tmp_path)) if not n.startswith("orch-sim")] == []
+    assert orch_sim.holders() == []
+
+
+@pytest.mark.parametrize("below", ["x", "sub/x", "sub/"])
+def test_checkout_under_a_regular_file_names_it_and_gives_the_resource_back(
+        orch_sim, tmp_path, below):
+    blocker = tmp_path / "f1"
+    blocker.write_bytes(b"in the way\n")
+    target = "%s/%s" % (blocker, below)
+    proc = run("checkout", KEY_UUID, target, url=orch_sim.url)
+    assert proc.stderr.decode().splitlines() == [
+        "orch-bridge: checkout %s: cannot write %s: %s is not a directory; released %s "
+        "on orch again" % (KEY_UUID, target, blocker, KEY_UUID)]
+    assert proc.returncode == 1
+    assert orch_sim.holders() == []
+    assert orch_sim.request_count("DELETE") == 1
+    assert blocker.read_bytes() == b"in the way\n"
 
 
 def test_orch_down_fails_with_one_line(orch_sim):
@@ -170,10 +188,55 @@ def test_server_error_after_retries_fails_with_one_line(orch_sim):
     (["--url", "http://127.0.0.1:9", "frobnicate"], "orch-bridge: argument SUBCOMMAND"),
     (["--url", "http://127.0.0.1:9"], "orch-bridge: "),
     (["--url", "http://127.0.0.1:9", "--timeout", "-1", "health"], "orch-bridge: argument"),
-    (["--url", "gopher://x", "health"], "orch-bridge: health: orch URL must be"),
+    (["--url", "gopher://x", "health"],
+     "orch-bridge: health: bad orch URL 'gopher://x': it must start with http:// or https://"),
 ])
 def test_usage_errors_exit_2_with_one_line(args, start):
     one_line_error(run(*args), 2, start)
+
+
+# IP literals only: should the check ever break, no name is looked up in DNS
+@pytest.mark.parametrize("url, problem", [
+    ("http://127.0.0.1:99999", "port 99999 is not a number from 1 to 65535"),
+    ("http://127.0.0.1:0", "port 0 is not a number from 1 to 65535"),
+    ("http://127.0.0.1:5000x", "port 5000x is not a number from 1 to 65535"),
+    ("http://:5000", "it names no host"),
+    ("http://[::1:5000", "Invalid IPv6 URL"),
+    ("http://127.0.0.1:5000/?x=1", "a base URL has no ?query or #fragment"),
+    ("orch:5000", "it must start with http:// or https://"),
+])
+def test_a_bad_url_is_named_in_one_line_before_any_call(url, problem):
+    proc = run("--url", url, "health")
+    assert proc.stderr.decode().splitlines() == [
+        "orch-bridge: health: bad orch URL %r: %s" % (url, problem)]
+    assert proc.returncode == 2
+
+
+def test_a_bad_url_never_shows_its_password():
+    proc = run("--url", "http://koji:s3cret@127.0.0.1:70000", "health")
+    err = one_line_error(proc, 2,
+                         "orch-bridge: health: bad orch URL 'http://***@127.0.0.1:70000'")
+    assert "s3cret" not in err
+
+
+def test_a_source_address_this_host_lacks_fails_at_once_in_one_line(orch_sim):
+    # the bind fails locally: nothing is sent, and orch_sim is on loopback anyway
+    proc = run("-v", "--retries", "3", "--source-address", "10.255.255.1", "health",
+               url=orch_sim.url)
+    assert proc.stderr.decode().splitlines() == [
+        "orch-bridge: health: cannot send from 10.255.255.1: not an address of this host "
+        "(Cannot assign requested address) (GET /api/v2/status/health)"]
+    assert proc.returncode == 1
+    assert orch_sim.request_count() == 0
+
+
+def test_a_source_address_of_the_other_family_is_named(orch_sim):
+    proc = run("--source-address", "::1", "health", url=orch_sim.url)
+    assert proc.stderr.decode().splitlines() == [
+        "orch-bridge: health: cannot send from ::1 to orch at %s: ::1 is an IPv6 address "
+        "and orch's host 127.0.0.1 is IPv4" % orch_sim.url]
+    assert proc.returncode == 2
+    assert orch_sim.request_count() == 0
 
 
 def test_help_exits_0():

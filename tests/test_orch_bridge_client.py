@@ -12,6 +12,7 @@ import pytest
 from orch_bridge import (CheckoutResult, OrchClient, OrchConflict, OrchError, OrchNotFound,
                          OrchProtocolError, OrchServerError, OrchUnavailable,
                          OrchValidationError, UnsafeResourceName)
+from orch_bridge.addresses import parse_url
 from orch_bridge.client import filename_from_disposition
 from orch_bridge.files import name_problem
 from tests.doubles.fixtures_orch import (CERT_UUID, CONTENT, FILE_UUID, KEY_UUID,
@@ -552,3 +553,62 @@ def test_every_error_is_an_orch_error():
                  OrchUnavailable, OrchProtocolError):
         assert issubclass(kind, OrchError)
     assert issubclass(UnsafeResourceName, OrchError)
+
+
+def test_a_file_write_that_fails_after_the_grant_names_the_blocker_and_keeps_the_lease(
+        orch_sim, make_client, tmp_path):
+    # orch_resources journals the lease and releases it itself: the library keeps it
+    blocker = tmp_path / "f1"
+    blocker.write_bytes(b"")
+    with pytest.raises(NotADirectoryError) as caught:
+        make_client().checkout(KEY_UUID, str(blocker / "deeper" / "still"))
+    assert caught.value.filename == str(blocker)
+    assert caught.value.strerror == "%s is not a directory" % blocker
+    assert caught.value.lease_held == KEY_UUID
+    assert [h["uuid"] for h in orch_sim.holders()] == [KEY_UUID]
+
+
+def test_an_error_before_the_grant_carries_no_lease(orch_sim, make_client, tmp_path):
+    make_client(source_address="127.0.0.2").checkout(KEY_UUID, str(tmp_path / "a"))
+    with pytest.raises(OrchConflict) as caught:
+        make_client().checkout(KEY_UUID, str(tmp_path / "b"))
+    assert not hasattr(caught.value, "lease_held")
+
+
+def test_a_source_address_this_host_lacks_is_not_retried(orch_sim, make_client):
+    # bind() fails locally before any packet; the URL stays the loopback simulator
+    client = make_client(source_address="10.255.255.1", retries=3)
+    with pytest.raises(OrchError) as caught:
+        client.health()
+    assert caught.value.attempts == 1
+    assert caught.value.message == ("cannot send from 10.255.255.1: not an address of this "
+                                    "host (Cannot assign requested address)")
+    assert orch_sim.request_count() == 0
+
+
+@pytest.mark.parametrize("source, url", [
+    ("::1", "http://127.0.0.1:9"), ("127.0.0.1", "http://[::1]:9")])
+def test_a_source_address_of_the_other_family_is_refused_up_front(source, url):
+    with pytest.raises(ValueError, match="cannot send from %s to orch at " % source):
+        OrchClient(url, source_address=source)
+
+
+@pytest.mark.parametrize("url", ["http://h:65536", "https://h:-1", "http://h:x"])
+def test_a_port_out_of_range_is_refused_naming_the_url(url):
+    with pytest.raises(ValueError) as caught:
+        OrchClient(url)
+    assert str(caught.value).startswith("bad orch URL %r: port " % url)
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://h x:5000", "'h x' is not a host name or IP address"),
+    ("http://h<x>/", "'h<x>' is not a host name or IP address"),
+    ("https://[::1]", None), ("http://orch.koji.box:5000/base/", None),
+])
+def test_parse_url_checks_the_host(url, problem):
+    if problem is None:
+        assert parse_url(url).display == url.rstrip("/")
+        return
+    with pytest.raises(ValueError) as caught:
+        parse_url(url)
+    assert str(caught.value) == "bad orch URL %r: %s" % (url, problem)

@@ -135,3 +135,34 @@ def test_orch_bridge_ca_cert_installs_only_a_ca_and_verifies_https(
         "orch-bridge: health: TLS: the certificate of %s does not verify against the system "
         "trust store (unable to get local issuer certificate); check the CA file holds "
         "orch's current CA (orch-bridge ca-cert FILE)" % tls_orch.url]
+
+
+def test_a_ca_file_that_is_a_directory_is_named_as_one(tmp_path):
+    # the CA file is looked at before any connection: nothing listens on port 9
+    with pytest.raises(OrchAuthError) as caught:
+        orch("https://127.0.0.1:9", verify=str(tmp_path)).health()
+    assert caught.value.cause == "ca_missing"
+    assert str(caught.value) == (
+        "TLS: CA file %s is a directory, not a file; give the certificate file in it "
+        "(orch-bridge ca-cert %s writes %s/ca.crt)" % (tmp_path, tmp_path, tmp_path))
+
+
+def test_a_ca_file_without_a_certificate_says_so(tmp_path):
+    junk = tmp_path / "ca.crt"
+    junk.write_text("not a certificate\n")
+    proc = cli("--url", "https://127.0.0.1:9", "--ca-file", str(junk), "health")
+    assert proc.stderr.splitlines() == [
+        "orch-bridge: health: TLS: CA file %s holds no PEM certificate; install orch's CA "
+        "there (orch-bridge ca-cert %s)" % (junk, junk)]
+    assert proc.returncode == 1
+
+
+def test_orch_bridge_ca_cert_into_a_directory_writes_ca_crt(plain_orch, tmp_path):
+    for directory, name in ((tmp_path, str(tmp_path)),
+                            (tmp_path / "new" / "anchors", "%s/new/anchors/" % tmp_path)):
+        proc = cli("--url", plain_orch.url, "ca-cert", name)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == str(directory / "ca.crt")
+        assert stat.S_IMODE(os.stat(str(directory / "ca.crt")).st_mode) == 0o644
+    # a directory it creates is 0755 (a CA certificate is public)
+    assert stat.S_IMODE(os.stat(str(tmp_path / "new" / "anchors")).st_mode) == 0o755
