@@ -88,3 +88,25 @@ def test_the_wait_gives_up_when_the_service_stays_away(podman_socket, podman_cli
         podman_service_start()
         made.remove(force=True)
     assert "did not answer for" in message and made.id[:12] in message
+
+
+def test_a_service_started_from_a_directory_later_removed_still_starts_containers(
+        podman_socket, podman_client, tmp_path):
+    """The service must not keep its starter's directory: once a test checkout
+    (or any caller's directory) is removed, runc could not start containers."""
+    from kojid_plugins.containers import BuildrootContainers
+
+    starter = tmp_path / "checkout"
+    starter.mkdir()
+    podman_service_stop()
+    try:
+        podman_service_start(cwd=str(starter))
+    finally:
+        starter.rmdir()
+    containers = BuildrootContainers(podman_socket.url, "builder-cwd-test", timeout=30)
+    made = containers.create(podman_socket.image, ["true"], {"koji.test": "cwd"}, [],
+                             {"cpus": 1, "memory_mb": 128, "pids": 100}, False)
+    try:
+        assert containers.run(made, "/dev/null") == 0
+    finally:
+        containers.remove(made)

@@ -189,9 +189,12 @@ socket_answers() {
 
 start_service() {
     rm -f "$SOCKET"
-    # fd 9 holds the state lock: the service must not inherit it
-    setsid podman system service --time=0 "$URL" \
-        >>"$STATE/podman.log" 2>&1 </dev/null 9>&- &
+    # fd 9 holds the state lock: the service must not inherit it.  It runs
+    # from /: a service left in the caller's directory breaks every later
+    # container start ("write child: broken pipe") once that directory is
+    # removed, as a test checkout's is.
+    (cd / && exec setsid podman system service --time=0 "$URL" \
+        >>"$STATE/podman.log" 2>&1 </dev/null 9>&-) &
     echo $! >"$PIDFILE"
 }
 

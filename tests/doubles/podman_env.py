@@ -49,8 +49,9 @@ class PodmanEnv(NamedTuple):
 _current: Optional[PodmanEnv] = None
 
 
-def _run(command: str, state: Optional[str], timeout: float) -> str:
-    """Run the script with *command*; return its stdout.
+def _run(command: str, state: Optional[str], timeout: float,
+         cwd: Optional[str] = None) -> str:
+    """Run the script with *command* (from *cwd*); return its stdout.
 
     :raises PodmanEnvError: when it exits non-zero or times out
     """
@@ -61,7 +62,7 @@ def _run(command: str, state: Optional[str], timeout: float) -> str:
     args.append(command)
 
     try:
-        done = subprocess.run(args, capture_output=True, text=True,
+        done = subprocess.run(args, capture_output=True, text=True, cwd=cwd,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise PodmanEnvError("%s %s: no end after %.0f s"
@@ -128,12 +129,13 @@ def podman_service_stop(state: Optional[str] = None) -> None:
     _run("down", state, 60.0)
 
 
-def podman_service_start(state: Optional[str] = None) -> None:
-    """Start the service again after :func:`podman_service_stop`.
+def podman_service_start(state: Optional[str] = None, cwd: Optional[str] = None) -> None:
+    """Start the service again after :func:`podman_service_stop`, with the
+    script run from *cwd*.
 
     Whether the session stops it at its end is unchanged.
     """
     global _current
-    values = _parse(_run("up", state, UP_TIMEOUT))
+    values = _parse(_run("up", state, UP_TIMEOUT, cwd=cwd))
     if _current is not None:
         _current = _current._replace(pid=int(values["PODMAN_PID"]))
