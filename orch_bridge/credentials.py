@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import ssl
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
-from .errors import printable
+from .errors import error_chain, printable
 from .keytab import KeytabFormatError, keytab_principals
 
 __all__ = ("CAUSES", "CredentialProblem", "check_keytab", "from_gss_error",
@@ -186,7 +186,7 @@ def from_tls_error(error: BaseException, url: str,
     :param ca_file: the CA file used; ``None`` means the system trust store
     :returns: the problem (not raised)
     """
-    found = next((e for e in _chain(error) if isinstance(e, ssl.SSLError)), error)
+    found = next((e for e in error_chain(error) if isinstance(e, ssl.SSLError)), error)
     detail = getattr(found, "verify_message", None) or getattr(found, "reason", None) \
         or str(found)
     detail = printable(detail, 160)
@@ -216,21 +216,6 @@ def from_tls_error(error: BaseException, url: str,
 
 # -- anything --------------------------------------------------------------------------
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    seen = set()
-    todo: List[BaseException] = [error]
-    while todo:
-        item = todo.pop(0)
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        for linked in (item.__cause__, item.__context__, getattr(item, "reason", None)):
-            if isinstance(linked, BaseException):
-                todo.append(linked)
-        todo.extend(arg for arg in getattr(item, "args", ()) if isinstance(arg, BaseException))
-
-
 def classify(error: BaseException, *, principal: Optional[str] = None,
              service: Optional[str] = None, ccache: Optional[str] = None,
              url: Optional[str] = None,
@@ -240,7 +225,7 @@ def classify(error: BaseException, *, principal: Optional[str] = None,
     :param error: any exception (a requests error, a koji login error, ...)
     :returns: the problem, or ``None`` when it is not a credential failure
     """
-    for item in _chain(error):
+    for item in error_chain(error):
         if isinstance(item, CredentialProblem):
             return item
         if type(item).__module__.startswith("gssapi") and hasattr(item, "min_code"):

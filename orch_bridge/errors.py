@@ -10,7 +10,7 @@ parts of it come from the server.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 __all__ = (
     "OrchError",
@@ -239,3 +239,19 @@ class UnsafeResourceName(OrchError):
     def reason(self) -> str:
         """The refusal without naming the call."""
         return printable(self.message, 400)
+
+
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and everything it wraps (cause, context, ``reason``, exceptions
+    among its ``args``), each once, nearest first."""
+    seen = set()
+    todo = [error]
+    while todo:
+        item = todo.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo.extend(x for x in (item.__cause__, item.__context__, getattr(item, "reason", None))
+                    if isinstance(x, BaseException))
+        todo.extend(x for x in item.args if isinstance(x, BaseException))

@@ -21,7 +21,7 @@ import random
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,7 +30,8 @@ from .addresses import BIND_ERRNOS, bind_problem, family_mismatch, parse_url
 from .answers import error_from_answer, excerpt
 from .ca import ca_file_problem
 from .credentials import CredentialProblem, classify, from_tls_error
-from .errors import OrchAuthError, OrchError, OrchProtocolError, OrchUnavailable, printable
+from .errors import (OrchAuthError, OrchError, OrchProtocolError, OrchUnavailable,
+                     error_chain, printable)
 
 __all__ = ("Transport", "SourceAddressAdapter", "Timeout")
 
@@ -63,21 +64,6 @@ class SourceAddressAdapter(HTTPAdapter):
         """Create the pool manager, binding ``source_ip`` on every connection."""
         pool_kwargs["source_address"] = (self.source_ip, 0)
         super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and everything it wraps (cause, context, reason, args)."""
-    seen = set()
-    todo = [exc]
-    while todo:
-        item = todo.pop(0)
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        todo.extend(x for x in (item.__cause__, item.__context__, getattr(item, "reason", None))
-                    if isinstance(x, BaseException))
-        todo.extend(x for x in item.args if isinstance(x, BaseException))
 
 
 class Transport:
@@ -206,7 +192,7 @@ class Transport:
                          operation: str, uuid: Optional[str]) -> Tuple[OrchError, bool]:
         """Turn a requests exception into an error and say if it is retryable."""
         where = "orch at %s" % self.display_url
-        causes = list(_causes(exc))
+        causes = list(error_chain(exc))
         retry = True
         local = self._source_problem(causes)
         if local:

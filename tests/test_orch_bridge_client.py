@@ -1,36 +1,27 @@
-"""OrchClient against the orch simulator: files, errors, retries, processes."""
+"""OrchClient against the orch simulator: errors, retries, holders, processes.
+
+The files a checkout writes: test_orch_bridge_files.py; URL and source
+address checks: test_orch_bridge_addresses.py.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import stat
 
 import pytest
 
-from orch_bridge import (CheckoutResult, OrchClient, OrchConflict, OrchError, OrchNotFound,
+from orch_bridge import (OrchClient, OrchConflict, OrchError, OrchNotFound,
                          OrchProtocolError, OrchServerError, OrchUnavailable,
                          OrchValidationError, UnsafeResourceName)
-from orch_bridge.addresses import parse_url
-from orch_bridge.client import filename_from_disposition
-from orch_bridge.files import name_problem
-from tests.doubles.fixtures_orch import (CERT_UUID, CONTENT, FILE_UUID, KEY_UUID,
-                                         MISSING_UUID, PRINCIPAL_UUID, WORKER_UUID,
-                                         define_resources, make_client, orch_sim)
+from tests.doubles.fixtures_orch import (CONTENT, KEY_UUID, MISSING_UUID, define_resources,
+                                         make_client, orch_sim)
 from tests.doubles.orch_sim import OrchSimulator
 
 __all__ = ("make_client", "orch_sim")  # fixtures, used by name
 
 RESOURCE = "/api/v2/resource/%s"
-
-
-def files_under(root):
-    """Every file below ``root`` except the simulator's database."""
-    found = []
-    for base, _dirs, names in os.walk(str(root)):
-        found.extend(os.path.join(base, n) for n in names if ".sqlite" not in n)
-    return sorted(found)
 
 
 class SleepLog:
@@ -44,126 +35,6 @@ class SleepLog:
         self.delays.append(delay)
         if self.hook is not None:
             self.hook(len(self.delays))
-
-
-# -- checkout writes files safely ---------------------------------------------------
-
-def test_checkout_writes_the_file_0600_under_orchs_name(orch_sim, make_client, tmp_path):
-    target = tmp_path / "leases" / "task-1"
-    old_umask = os.umask(0)
-    try:
-        result = make_client().checkout(KEY_UUID, str(target))
-    finally:
-        os.umask(old_umask)
-
-    assert isinstance(result, CheckoutResult)
-    assert result == (KEY_UUID, str(target / "hub.key"), "hub.key")
-    assert (target / "hub.key").read_bytes() == CONTENT[KEY_UUID]
-    assert stat.S_IMODE(os.stat(result.path).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o700
-    assert os.listdir(str(target)) == ["hub.key"]  # no temporary file left
-
-
-@pytest.mark.parametrize("uuid, name", [(CERT_UUID, "hub.crt"), (FILE_UUID, "token.txt"),
-                                        (WORKER_UUID, "koji-worker.keytab")])
-def test_checkout_names_files_by_resource_type(orch_sim, make_client, tmp_path, uuid, name):
-    result = make_client().checkout(uuid, str(tmp_path))
-    assert result.name == name
-    assert (tmp_path / name).read_bytes() == CONTENT[uuid]
-
-
-def test_checkout_replaces_an_existing_file_by_rename(orch_sim, make_client, tmp_path):
-    old = tmp_path / "hub.key"
-    old.write_bytes(b"stale")
-    os.chmod(str(old), 0o644)
-    old_inode = os.stat(str(old)).st_ino
-
-    make_client().checkout(KEY_UUID, str(tmp_path))
-
-    assert old.read_bytes() == CONTENT[KEY_UUID]
-    assert stat.S_IMODE(os.stat(str(old)).st_mode) == 0o600
-    assert os.stat(str(old)).st_ino != old_inode
-    assert sorted(os.listdir(str(tmp_path))) == ["hub.key", "orch-sim.sqlite",
-                                                 "orch-sim.sqlite-shm", "orch-sim.sqlite-wal"]
-
-
-def test_filename_argument_overrides_orchs_name(orch_sim, make_client, tmp_path):
-    result = make_client().checkout(PRINCIPAL_UUID, str(tmp_path / "d"), filename="hub.keytab")
-    assert result.path == str(tmp_path / "d" / "hub.keytab")
-    assert (tmp_path / "d" / "hub.keytab").read_bytes() == CONTENT[PRINCIPAL_UUID]
-
-
-def test_utf8_filename_star_form_is_used(orch_sim, make_client, tmp_path):
-    orch_sim.set_fault("hostile_filename", name="r\u00e9sum\u00e9.txt")
-    result = make_client().checkout(FILE_UUID, str(tmp_path / "d"))
-    assert result.name == "r\u00e9sum\u00e9.txt"
-    assert os.listdir(str(tmp_path / "d")) == ["r\u00e9sum\u00e9.txt"]
-
-
-def test_principal_name_with_a_slash_is_refused_and_nothing_written(orch_sim, make_client,
-                                                                    tmp_path):
-    before = files_under(tmp_path)
-    with pytest.raises(UnsafeResourceName) as caught:
-        make_client().checkout(PRINCIPAL_UUID, str(tmp_path / "new"))
-    assert "path separator" in str(caught.value)
-    assert "pass a file name" in str(caught.value)
-    assert PRINCIPAL_UUID in str(caught.value)
-    assert not (tmp_path / "new").exists()
-    assert files_under(tmp_path) == before
-
-
-@pytest.mark.parametrize("params", [
-    {"name": "../../etc/passwd"},
-    {"name": "/etc/passwd"},
-    {"name": ".."},
-    {"name": "sub/hub.key"},
-    {"name": "..\\..\\hub.key"},
-    {"name": ""},
-    {"name": "../../etc/passwd", "star": True, "fallback": "passwd"},
-])
-def test_hostile_filename_is_refused_and_nothing_written_anywhere(orch_sim, make_client,
-                                                                  tmp_path, params):
-    orch_sim.set_fault("hostile_filename", **params)
-    before = files_under(tmp_path)
-    with pytest.raises(UnsafeResourceName) as caught:
-        make_client().checkout(KEY_UUID, str(tmp_path / "a" / "b"))
-    assert caught.value.from_server
-    assert "nothing was written" in str(caught.value)
-    assert files_under(tmp_path) == before
-    assert not (tmp_path / "a").exists()
-
-
-@pytest.mark.parametrize("name", ["../x", "/abs", "a/b", "..", "", "a\x00b"])
-def test_unsafe_filename_argument_is_refused_before_asking_orch(orch_sim, make_client,
-                                                                tmp_path, name):
-    with pytest.raises(UnsafeResourceName) as caught:
-        make_client().checkout(KEY_UUID, str(tmp_path), filename=name)
-    assert not caught.value.from_server
-    assert orch_sim.request_count() == 0
-    assert orch_sim.holders() == []
-
-
-@pytest.mark.parametrize("name, problem", [
-    ("hub.key", None), ("r\u00e9sum\u00e9.txt", None), ("", "empty"),
-    ("a\x00b", "contains NUL"), ("a/b", "contains a path separator"),
-    ("/etc/passwd", "absolute path"), ("..", "contains '..'"), ("a..b", "contains '..'"),
-    (".", "names the directory itself"), ("a\nb", "contains a control character"),
-    ("x" * 256, "longer than 255 bytes"), (None, "not a string"),
-])
-def test_name_problem(name, problem):
-    assert name_problem(name) == problem
-
-
-@pytest.mark.parametrize("header, name", [
-    ("attachment; filename=hub.key", "hub.key"),
-    ('attachment; filename="a b;c.key"', "a b;c.key"),
-    ('attachment; filename="q\\"uote"', 'q"uote'),
-    ("attachment; filename=x; filename*=UTF-8''r%C3%A9sum%C3%A9.txt", "r\u00e9sum\u00e9.txt"),
-    ("attachment; FILENAME*=utf-8''..%2F..%2Fetc%2Fpasswd", "../../etc/passwd"),
-    ("attachment", None),
-])
-def test_filename_from_disposition(header, name):
-    assert filename_from_disposition(header) == name
 
 
 # -- errors -----------------------------------------------------------------------
@@ -553,62 +424,3 @@ def test_every_error_is_an_orch_error():
                  OrchUnavailable, OrchProtocolError):
         assert issubclass(kind, OrchError)
     assert issubclass(UnsafeResourceName, OrchError)
-
-
-def test_a_file_write_that_fails_after_the_grant_names_the_blocker_and_keeps_the_lease(
-        orch_sim, make_client, tmp_path):
-    # orch_resources journals the lease and releases it itself: the library keeps it
-    blocker = tmp_path / "f1"
-    blocker.write_bytes(b"")
-    with pytest.raises(NotADirectoryError) as caught:
-        make_client().checkout(KEY_UUID, str(blocker / "deeper" / "still"))
-    assert caught.value.filename == str(blocker)
-    assert caught.value.strerror == "%s is not a directory" % blocker
-    assert caught.value.lease_held == KEY_UUID
-    assert [h["uuid"] for h in orch_sim.holders()] == [KEY_UUID]
-
-
-def test_an_error_before_the_grant_carries_no_lease(orch_sim, make_client, tmp_path):
-    make_client(source_address="127.0.0.2").checkout(KEY_UUID, str(tmp_path / "a"))
-    with pytest.raises(OrchConflict) as caught:
-        make_client().checkout(KEY_UUID, str(tmp_path / "b"))
-    assert not hasattr(caught.value, "lease_held")
-
-
-def test_a_source_address_this_host_lacks_is_not_retried(orch_sim, make_client):
-    # bind() fails locally before any packet; the URL stays the loopback simulator
-    client = make_client(source_address="10.255.255.1", retries=3)
-    with pytest.raises(OrchError) as caught:
-        client.health()
-    assert caught.value.attempts == 1
-    assert caught.value.message == ("cannot send from 10.255.255.1: not an address of this "
-                                    "host (Cannot assign requested address)")
-    assert orch_sim.request_count() == 0
-
-
-@pytest.mark.parametrize("source, url", [
-    ("::1", "http://127.0.0.1:9"), ("127.0.0.1", "http://[::1]:9")])
-def test_a_source_address_of_the_other_family_is_refused_up_front(source, url):
-    with pytest.raises(ValueError, match="cannot send from %s to orch at " % source):
-        OrchClient(url, source_address=source)
-
-
-@pytest.mark.parametrize("url", ["http://h:65536", "https://h:-1", "http://h:x"])
-def test_a_port_out_of_range_is_refused_naming_the_url(url):
-    with pytest.raises(ValueError) as caught:
-        OrchClient(url)
-    assert str(caught.value).startswith("bad orch URL %r: port " % url)
-
-
-@pytest.mark.parametrize("url, problem", [
-    ("http://h x:5000", "'h x' is not a host name or IP address"),
-    ("http://h<x>/", "'h<x>' is not a host name or IP address"),
-    ("https://[::1]", None), ("http://orch.koji.box:5000/base/", None),
-])
-def test_parse_url_checks_the_host(url, problem):
-    if problem is None:
-        assert parse_url(url).display == url.rstrip("/")
-        return
-    with pytest.raises(ValueError) as caught:
-        parse_url(url)
-    assert str(caught.value) == "bad orch URL %r: %s" % (url, problem)

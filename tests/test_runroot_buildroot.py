@@ -169,6 +169,9 @@ def test_a_failing_self_check_makes_the_worker_not_ready_with_the_error(
     wait_until(lambda: session.getHost(worker.name)["ready"] is False, 30,
                what="the host to be not ready")
     task_id = runroot(runroot_hub, TAG, "x86_64", "true", wait=False).stdout.split()[0]
+    # two more passes of kojid's loop with the task waiting: it is not taken
+    passes = worker.log().count("Not ready for task")
+    worker.wait_log("Not ready for task", count=passes + 2)
     assert koji.TASK_STATES[runroot_hub.task(int(task_id))["state"]] == "FREE"
     assert worker.running(), "a failing self-check must not stop kojid"
 

@@ -130,7 +130,7 @@ def run(base: Path, runs: int, at_once: int) -> int:
     demo_runroot.prepare_hub(hub)
     worker = Worker(base / "bench-1", hub.url, "bench-1", "bench-pw",
                     plugins=["container_buildroot"],
-                    confs={"container_buildroot": demo_runroot.plugin_conf(env)},
+                    confs={"container_buildroot": env.plugin_conf()},
                     kojid={"topdir": hub.topdir, "maxjobs": str(at_once + 2)})
     try:
         worker.start()

@@ -126,7 +126,7 @@ def run(base: Path) -> int:
                     plugins=["orch_resources", "worker_health", "container_buildroot"],
                     confs={"orch_resources": conf,
                            "worker_health": HEALTH_CONF.format(base=base / "worker-1"),
-                           "container_buildroot": demo_runroot.plugin_conf(podman)},
+                           "container_buildroot": podman.plugin_conf()},
                     kojid={"topdir": hub.topdir})  # shared, as /mnt/koji is
     try:
         return _drive(hub, orch, worker, podman)

@@ -19,26 +19,6 @@ TAG = "demo-build"
 COMMAND = ("echo \"hello from a podman build root\"; head -n1 /etc/os-release; "
            "echo \"network interfaces: $(cut -d: -f1 /proc/net/dev | tail -n +3 | xargs)\"")
 
-CONF = """\
-[podman]
-socket = {socket}
-timeout = 60
-
-[images]
-default = {image}
-allowed = localhost/*
-
-[limits]
-cpus = 1
-memory_mb = 512
-pids = 512
-"""
-
-
-def plugin_conf(env: PodmanEnv) -> str:
-    return CONF.format(socket=env.url, image=env.image)
-
-
 def prepare_hub(hub: Any) -> None:
     """A build tag with a ready repo, and the runroot permission for admin."""
     hub.grant("admin", "runroot")

@@ -11,7 +11,6 @@ line naming it.
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import os
 import re
 import shlex
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
 
 from .. import kojid_options
+from ..config import as_ip
 from .errors import ConfigProblem
 
 __all__ = ("Variable", "VARIABLES", "OPTION_PREFIX", "WorkerEnv", "read_environment")
@@ -98,15 +98,6 @@ def _realm(text: str) -> str:
     return text
 
 
-def _ip(text: str) -> str:
-    if text:
-        try:
-            ipaddress.ip_address(text)
-        except ValueError:
-            raise ValueError("%r is not an IP address" % text) from None
-    return text
-
-
 def _hostport(text: str) -> str:
     if text and not re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(:[0-9]+)?$",
                              text):
@@ -152,7 +143,7 @@ VARIABLES = (
     Variable("KOJI_TOP_DIR", "/mnt/koji", "the shared topdir (kojid `topdir`)", _path),
     Variable("ORCH_SERVICE_URL", None, "orch's URL", _url),
     Variable("ORCH_SOURCE_ADDRESS", "", "local IP to call orch from (orch knows callers "
-             "by address)", _ip),
+             "by address)", as_ip),
     Variable("KRB5_REALM", None, "the Kerberos realm of the worker's principal", _realm),
     Variable("KRB5_KDC", "", "host[:port] of the KDC; set: a krb5.conf for KRB5_REALM is "
              "written (for a network without DNS records for it)", _hostport),

@@ -29,13 +29,10 @@ def runroot_hub(hub):
 
 
 def conf(podman_socket, tmp_path, extra=None):
-    text = ("[podman]\nsocket = %s\ntimeout = 30\n[images]\ndefault = %s\n"
-            "allowed = localhost/*\n[limits]\ncpus = 0.5\nmemory_mb = 256\npids = 300\n"
-            "[mounts]\nsafe_roots = %s\n" % (podman_socket.url, podman_socket.image,
-                                            tmp_path / "safe"))
-    for section, body in (extra or {}).items():
-        text += "[%s]\n%s\n" % (section, body)
-    return text
+    sections = {"mounts": "safe_roots = %s" % (tmp_path / "safe")}
+    sections.update(extra or {})
+    return podman_socket.plugin_conf(timeout=30, cpus=0.5, memory_mb=256, pids=300,
+                                     sections=sections)
 
 
 def start(make_worker, podman_socket, tmp_path, extra=None):

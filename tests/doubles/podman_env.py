@@ -45,6 +45,18 @@ class PodmanEnv(NamedTuple):
     #: whether this ``up`` started the service (else it was running)
     started: bool
 
+    def plugin_conf(self, timeout: float = 60, cpus: float = 1, memory_mb: int = 512,
+                    pids: int = 512, sections: Optional[Dict[str, str]] = None) -> str:
+        """A ``container_buildroot.conf`` for this service, its test image as the
+        default (``localhost/*`` allowed), the limits given, then ``sections``
+        (name -> body) as they are."""
+        text = ("[podman]\nsocket = %s\ntimeout = %g\n\n[images]\ndefault = %s\n"
+                "allowed = localhost/*\n\n[limits]\ncpus = %g\nmemory_mb = %d\npids = %d\n"
+                % (self.url, timeout, self.image, cpus, memory_mb, pids))
+        for section, body in (sections or {}).items():
+            text += "\n[%s]\n%s\n" % (section, body)
+        return text
+
 
 _current: Optional[PodmanEnv] = None
 

@@ -28,22 +28,6 @@ __all__ = ("podman_restart", "containers_left")
 
 TAG = "chaos-build"
 
-CONF = """\
-[podman]
-socket = {url}
-timeout = 30
-
-[images]
-default = {image}
-allowed = localhost/*
-
-[limits]
-cpus = 0.5
-memory_mb = 256
-pids = 256
-"""
-
-
 def _env(world: World) -> PodmanEnv:
     env = podman_env_up()
     world.cleanups.append(podman_env_down)
@@ -59,8 +43,8 @@ def podman_restart(world: World, rng: random.Random, scale: int):
     world.hub.add_tag(TAG, arches="x86_64")
     world.hub.add_repo(TAG)
     worker = world.worker("w1", "127.0.0.11", methods="leaseProbe runroot",
-                          extra={"container_buildroot": CONF.format(url=env.url,
-                                                                    image=env.image)})
+                          extra={"container_buildroot": env.plugin_conf(
+                              timeout=30, cpus=0.5, memory_mb=256, pids=256)})
     for _ in range(scale):
         count = rng.randint(2, 4)
         for _ in range(count):
